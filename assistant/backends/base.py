@@ -1,0 +1,102 @@
+"""The one narrow interface every backend implements: messages in, events out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypedDict
+
+
+class ChatMessage(TypedDict):
+    """An OpenAI-style chat message, the backends' wire format."""
+
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    """Per-call settings. None means the backend's configured default."""
+
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: Sequence[str] = ()
+    seed: int | None = None
+    # Constrained output: a GBNF grammar, or a JSON schema compiled to one.
+    grammar: str | None = None
+    json_schema: dict[str, Any] | None = None
+    # Key under which a local backend keeps this conversation's KV state when switching.
+    conversation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts of one call, from the model's own tokenizer."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    # Prompt tokens whose KV entries were reused rather than evaluated again.
+    cached_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Wall-clock figures of one call."""
+
+    ttft_s: float
+    total_s: float
+    tokens_per_s: float
+
+
+@dataclass(frozen=True)
+class Token:
+    """A piece of generated text."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Done:
+    """The end of a call."""
+
+    finish_reason: str  # "stop", "length" or "cancelled"
+    usage: Usage
+    timings: Timings
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Event = Token | Done
+
+
+class Backend(Protocol):
+    """What the chat model, the agent and the app need from an inference engine."""
+
+    @property
+    def model_name(self) -> str:
+        """A label for the model being served."""
+        ...
+
+    @property
+    def context_length(self) -> int:
+        """The context window in tokens."""
+        ...
+
+    def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> Iterator[Event]:
+        """Generate a reply: zero or more Token events, then exactly one Done."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Count the tokens of plain text with the model's tokenizer."""
+        ...
+
+    def count_prompt_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        """Count the tokens of the full prompt these messages render to."""
+        ...
+
+
+def throughput(completion_tokens: int, ttft_s: float, total_s: float) -> float:
+    """Decode speed: tokens after the first over the time after the first."""
+    if completion_tokens <= 1 or total_s <= ttft_s:
+        return 0.0
+    return (completion_tokens - 1) / (total_s - ttft_s)

@@ -1,0 +1,389 @@
+"""In-process llama.cpp backend over one shared, lazily loaded ``llama_cpp.Llama``.
+
+Prompts are rendered with the GGUF's own chat template (or an explicitly chosen format),
+tokenized with the model's tokenizer, and fed to ``Llama.generate`` so that the KV cache is
+reused for the shared prefix of consecutive calls. When a call names another conversation
+than the one in the context, the current KV state is saved (only then, not after every call)
+and the other conversation's state is restored if it was kept, so switching back does not
+re-evaluate the whole history.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import os
+import random
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from assistant.backends.base import (
+    ChatMessage,
+    Done,
+    Event,
+    GenerationOptions,
+    Timings,
+    Token,
+    Usage,
+    throughput,
+)
+from assistant.chat_formats import check_chat_format, formatter_for
+from assistant.errors import (
+    AssistantError,
+    ContextOverflowError,
+    InvalidModelError,
+    UnsupportedArchitectureError,
+)
+from assistant.gguf_info import GGUFInfo, read_gguf_info
+
+DEFAULT_MAX_CTX = 8192
+
+
+def default_threads(cpus: int | None = None) -> tuple[int, int]:
+    """Pick (generation threads, batch threads) for this machine.
+
+    Token-by-token decoding is memory-bound and collapses when two spinning OpenMP threads
+    fight other work on a 2-core machine, so decoding gets one thread per two cores; prompt
+    evaluation (compute-bound, short) gets every core, with ``OMP_WAIT_POLICY=PASSIVE``.
+    """
+    cpus = cpus or os.cpu_count() or 1
+    return max(1, cpus // 2), max(1, cpus)
+
+
+@dataclass(frozen=True)
+class SamplingDefaults:
+    """Defaults applied where a call leaves a setting unset."""
+
+    temperature: float = 0.2
+    top_p: float = 0.95
+    max_tokens: int = 512
+    seed: int | None = None
+    repeat_penalty: float = 1.1
+
+
+class _StopScanner:
+    """Holds back text that may be the start of a stop string; cuts at the first stop."""
+
+    def __init__(self, stops: Sequence[str]) -> None:
+        self.stops = [s for s in stops if s]
+        self.pending = ""
+
+    def feed(self, text: str) -> tuple[str, bool]:
+        """Add text; return (text safe to emit, whether a stop string was reached)."""
+        self.pending += text
+        hits = [(self.pending.index(s), s) for s in self.stops if s in self.pending]
+        if hits:
+            cut = min(hits)[0]
+            out, self.pending = self.pending[:cut], ""
+            return out, True
+        keep = 0
+        for stop in self.stops:
+            for n in range(min(len(stop) - 1, len(self.pending)), 0, -1):
+                if self.pending.endswith(stop[:n]):
+                    keep = max(keep, n)
+                    break
+        cut = len(self.pending) - keep
+        out, self.pending = self.pending[:cut], self.pending[cut:]
+        return out, False
+
+    def flush(self) -> str:
+        out, self.pending = self.pending, ""
+        return out
+
+
+class LlamaCppBackend:
+    """Chat with a GGUF model in-process. Thread-safe: one generation at a time."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        name: str | None = None,
+        chat_format: str | None = None,
+        lora_path: str | Path | None = None,
+        n_ctx: int | None = None,
+        n_threads: int | None = None,
+        n_threads_batch: int | None = None,
+        n_batch: int = 512,
+        state_cache_mb: int = 1024,
+        defaults: SamplingDefaults | None = None,
+    ) -> None:
+        self.model_path = Path(model_path)
+        self.info: GGUFInfo = read_gguf_info(self.model_path)
+        self._chat_format = check_chat_format(
+            chat_format, has_template=self.info.has_chat_template, model=str(self.model_path)
+        )
+        self.lora_path = Path(lora_path) if lora_path else None
+        if self.lora_path is not None:
+            lora_info = read_gguf_info(self.lora_path)
+            if not lora_info.is_lora:
+                raise InvalidModelError(
+                    f"{self.lora_path} is a model, not a LoRA adapter; pass it as --model instead"
+                )
+        self._name = name or self.model_path.stem
+        trained = self.info.context_length or 4096
+        self.n_ctx = n_ctx or min(trained, DEFAULT_MAX_CTX)
+        auto_gen, auto_batch = default_threads()
+        self.n_threads = n_threads or auto_gen
+        self.n_threads_batch = n_threads_batch or auto_batch
+        self.n_batch = n_batch
+        self.defaults = defaults or SamplingDefaults()
+        self.state_cache_bytes = state_cache_mb * 1024 * 1024
+        self._llama: Any = None
+        self._formatter: Any = None
+        self._vocab: Any = None
+        self._lock = threading.RLock()
+        self._active_conversation: str | None = None
+        self._states: OrderedDict[str, Any] = OrderedDict()
+
+    # -- properties ------------------------------------------------------------------
+
+    @property
+    def model_name(self) -> str:
+        """The registry name (or file stem) of the model."""
+        return self._name
+
+    @property
+    def context_length(self) -> int:
+        """The context window the model is run with."""
+        return self.n_ctx
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the weights are in memory."""
+        return self._llama is not None
+
+    @property
+    def llama(self) -> Any:
+        """The shared ``llama_cpp.Llama`` (loaded on first use)."""
+        self.load()
+        return self._llama
+
+    # -- loading ---------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Load the weights if not loaded yet (idempotent, thread-safe)."""
+        with self._lock:
+            if self._llama is not None:
+                return
+            # Must be set before the OpenMP runtime starts (i.e. before llama_cpp loads).
+            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+            import llama_cpp
+
+            try:
+                llama = llama_cpp.Llama(
+                    model_path=str(self.model_path),
+                    n_ctx=self.n_ctx,
+                    n_batch=self.n_batch,
+                    n_threads=self.n_threads,
+                    n_threads_batch=self.n_threads_batch,
+                    lora_path=str(self.lora_path) if self.lora_path else None,
+                    chat_format=self._chat_format,
+                    verbose=False,
+                )
+            except (ValueError, RuntimeError, OSError) as exc:
+                what = f"{self.model_path}" + (f" with adapter {self.lora_path}" if self.lora_path else "")
+                raise UnsupportedArchitectureError(
+                    f"llama.cpp {llama_cpp.__version__} could not load {what} "
+                    f"(architecture {self.info.architecture!r}: {exc}); the architecture may be "
+                    "unsupported by this llama-cpp-python, or the adapter does not match the "
+                    "base model. Upgrade llama-cpp-python or pick another model."
+                ) from exc
+            self._vocab = llama_cpp.llama_model_get_vocab(llama.model)
+            self._formatter = self._make_formatter(llama)
+            self._llama = llama
+
+    def _make_formatter(self, llama: Any) -> Any:
+        if self._chat_format is not None:
+            return formatter_for(self._chat_format)
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        eos, bos = llama.token_eos(), llama.token_bos()
+        return Jinja2ChatFormatter(
+            template=self.info.chat_template or "",
+            eos_token=_token_text(llama, eos),
+            bos_token=_token_text(llama, bos),
+            stop_token_ids=[eos] if eos != -1 else None,
+        )
+
+    def close(self) -> None:
+        """Free the model and every kept state."""
+        with self._lock:
+            if self._llama is not None:
+                self._llama.close()
+            self._llama = None
+            self._states.clear()
+            self._active_conversation = None
+
+    # -- tokens ----------------------------------------------------------------------
+
+    def count_tokens(self, text: str) -> int:
+        """Count the tokens of ``text`` with the model's own tokenizer."""
+        return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def render_prompt(self, messages: Sequence[ChatMessage]) -> tuple[list[int], list[str]]:
+        """Render messages with the chat template; return (prompt tokens, stop strings)."""
+        llama = self.llama
+        try:
+            result = self._formatter(messages=[dict(m) for m in messages])
+        except Exception as exc:  # the Jinja template raised (e.g. roles out of order)
+            raise AssistantError(f"the model's chat template rejected these messages: {exc}") from exc
+        tokens = llama.tokenize(
+            result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True
+        )
+        stop = result.stop if isinstance(result.stop, list) else [result.stop] if result.stop else []
+        return list(tokens), [s for s in stop if s]
+
+    def count_prompt_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        """Count the tokens of the full rendered prompt."""
+        return len(self.render_prompt(messages)[0])
+
+    # -- conversation states ---------------------------------------------------------
+
+    def _switch_to(self, conversation_id: str | None) -> None:
+        """Save the live KV state if another conversation is asked for; restore a kept one."""
+        if conversation_id == self._active_conversation:
+            return
+        llama = self._llama
+        if self._active_conversation is not None and llama.n_tokens > 0:
+            state = llama.save_state()
+            self._states[self._active_conversation] = state
+            self._states.move_to_end(self._active_conversation)
+            self._evict()
+        kept = self._states.pop(conversation_id, None) if conversation_id else None
+        if kept is not None:
+            llama.load_state(kept)
+        self._active_conversation = conversation_id
+
+    def _evict(self) -> None:
+        total = sum(_state_bytes(s) for s in self._states.values())
+        while self._states and total > self.state_cache_bytes:
+            _, dropped = self._states.popitem(last=False)
+            total -= _state_bytes(dropped)
+
+    def forget_conversation(self, conversation_id: str) -> None:
+        """Drop a kept KV state (e.g. when the conversation is deleted)."""
+        with self._lock:
+            self._states.pop(conversation_id, None)
+            if self._active_conversation == conversation_id:
+                self._active_conversation = None
+
+    # -- generation ------------------------------------------------------------------
+
+    def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> Iterator[Event]:
+        """Generate a reply to ``messages``; see :class:`~assistant.backends.base.Backend`.
+
+        Raises:
+            ContextOverflowError: the prompt leaves no room for a reply.
+            AssistantError: an invalid grammar or JSON schema.
+        """
+        with self._lock:
+            start = time.perf_counter()
+            llama = self.llama
+            tokens, template_stops = self.render_prompt(messages)
+            room = self.n_ctx - len(tokens)
+            if room < 1:
+                raise ContextOverflowError(
+                    f"the prompt has {len(tokens)} tokens but {self._name}'s context window "
+                    f"holds {self.n_ctx}; shorten the message, start a new conversation or "
+                    f"raise n_ctx (the model was trained with {self.info.context_length})"
+                )
+            grammar = _compile_grammar(options)
+            self._switch_to(options.conversation_id)
+            cached = min(_common_prefix(llama.input_ids[: llama.n_tokens], tokens), len(tokens) - 1)
+            max_new = min(options.max_tokens or self.defaults.max_tokens, room)
+            seed = options.seed if options.seed is not None else self.defaults.seed
+            llama.set_seed(seed if seed is not None else random.randrange(2**31))
+            temperature = options.temperature
+            if temperature is None:
+                temperature = self.defaults.temperature
+            generator = llama.generate(
+                tokens,
+                temp=temperature,
+                top_p=options.top_p if options.top_p is not None else self.defaults.top_p,
+                repeat_penalty=self.defaults.repeat_penalty,
+                grammar=grammar,
+            )
+            yield from self._decode(generator, tokens, template_stops, options, max_new, cached, start)
+
+    def _decode(
+        self,
+        generator: Any,
+        prompt: list[int],
+        template_stops: list[str],
+        options: GenerationOptions,
+        max_new: int,
+        cached: int,
+        start: float,
+    ) -> Iterator[Event]:
+        import llama_cpp
+
+        llama = self._llama
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        scanner = _StopScanner([*template_stops, *options.stop])
+        n_new, ttft, finish = 0, 0.0, "length"
+        try:
+            for token in generator:
+                if llama_cpp.llama_vocab_is_eog(self._vocab, token):
+                    finish = "stop"
+                    break
+                n_new += 1
+                text, stopped = scanner.feed(decoder.decode(llama.detokenize([token])))
+                if text:
+                    if not ttft:
+                        ttft = time.perf_counter() - start
+                    yield Token(text)
+                if stopped:
+                    finish = "stop"
+                    break
+                if n_new >= max_new:
+                    break
+        finally:
+            generator.close()
+        tail = scanner.flush() + decoder.decode(b"", final=True)
+        if tail:
+            ttft = ttft or time.perf_counter() - start
+            yield Token(tail)
+        total = time.perf_counter() - start
+        yield Done(
+            finish_reason=finish,
+            usage=Usage(len(prompt), n_new, cached),
+            timings=Timings(ttft or total, total, throughput(n_new, ttft or total, total)),
+        )
+
+
+def _token_text(llama: Any, token: int) -> str:
+    if token == -1:
+        return ""
+    return str(llama.detokenize([token], special=True).decode("utf-8", errors="replace"))
+
+
+def _common_prefix(a: Any, b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _state_bytes(state: Any) -> int:
+    return int(state.llama_state_size) + int(getattr(state.scores, "nbytes", 0))
+
+
+def _compile_grammar(options: GenerationOptions) -> Any:
+    if options.grammar is None and options.json_schema is None:
+        return None
+    from llama_cpp import LlamaGrammar
+
+    try:
+        if options.grammar is not None:
+            return LlamaGrammar.from_string(options.grammar, verbose=False)
+        return LlamaGrammar.from_json_schema(json.dumps(options.json_schema), verbose=False)
+    except (ValueError, RuntimeError, TypeError) as exc:
+        raise AssistantError(f"invalid grammar or JSON schema: {exc}") from exc

@@ -1,0 +1,151 @@
+"""Configuration, built once at the edge: TOML file, then environment, then flags.
+
+The result is a frozen :class:`Config` that is passed in to whatever needs it. Nothing here
+runs at import time.
+
+File: ``$ASSISTANT_HOME/config.toml`` (flat keys, named like the fields below).
+Environment: ``ASSISTANT_<FIELD>`` in upper case, e.g. ``ASSISTANT_N_THREADS=2``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import ConfigError
+from assistant.paths import data_dir
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting of the assistant, with its default."""
+
+    home: Path = field(default_factory=data_dir)
+    # Which model: a registry name or a path to a .gguf file.
+    model: str = "smollm2-135m"
+    # Chat format for GGUFs without an embedded template (e.g. "chatml", "llama-3").
+    chat_format: str | None = None
+    # LoRA adapter name (from the registry) or path to a GGUF LoRA file.
+    adapter: str | None = None
+    system_prompt: str | None = None
+    # "local" runs llama.cpp in-process; "server" talks to an OpenAI-compatible server.
+    backend: str = "local"
+    # Local (llama.cpp) settings. None means: chosen from the model and the machine.
+    n_ctx: int | None = None
+    n_threads: int | None = None
+    n_threads_batch: int | None = None
+    n_batch: int = 512
+    # Conversations whose KV state is kept in RAM for instant switching back.
+    state_cache_mb: int = 1024
+    # Generation.
+    temperature: float = 0.2
+    top_p: float = 0.95
+    max_tokens: int = 512
+    seed: int | None = None
+    # Server backend.
+    server_url: str = "http://127.0.0.1:8080/v1"
+    server_model: str | None = None
+    server_api_key: str | None = None
+    server_timeout_s: float = 120.0
+
+    def replace(self, **changes: Any) -> Config:
+        """Return a copy with ``changes`` applied (None values are ignored)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @property
+    def config_file(self) -> Path:
+        """The TOML file this configuration reads."""
+        return self.home / "config.toml"
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+_BACKENDS = ("local", "server")
+
+
+def _field_type(name: str) -> type:
+    """Return the concrete type of a field (``int | None`` gives ``int``)."""
+    hint = typing.get_type_hints(Config)[name]
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return typing.cast(type, args[0])
+    return typing.cast(type, hint)
+
+
+def _coerce(name: str, value: Any, source: str) -> Any:
+    """Convert ``value`` to the type of field ``name``; raise ConfigError if impossible."""
+    if name not in _FIELDS:
+        valid = ", ".join(sorted(_FIELDS))
+        raise ConfigError(f"unknown setting {name!r} in {source}; valid settings: {valid}")
+    kind = _field_type(name)
+    if isinstance(value, str) and value.strip().lower() in ("", "none", "null"):
+        if _FIELDS[name].default is None:
+            return None
+    try:
+        if kind is Path:
+            return Path(str(value)).expanduser()
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            return str(value).strip().lower() in ("1", "true", "yes", "on")
+        if kind is int and isinstance(value, float):
+            raise ValueError("not a whole number")
+        return kind(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"setting {name!r} in {source} must be {kind.__name__}, got {value!r}"
+        ) from exc
+
+
+def _validate(config: Config) -> Config:
+    if config.backend not in _BACKENDS:
+        raise ConfigError(f"backend must be one of {', '.join(_BACKENDS)}, got {config.backend!r}")
+    for name in ("n_ctx", "n_threads", "n_threads_batch", "n_batch", "max_tokens"):
+        value = getattr(config, name)
+        if value is not None and value < 1:
+            raise ConfigError(f"setting {name!r} must be at least 1, got {value}")
+    if not 0.0 <= config.temperature <= 5.0:
+        raise ConfigError(f"temperature must be between 0 and 5, got {config.temperature}")
+    return config
+
+
+def load_config(
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Build the configuration from the TOML file, the environment and ``flags``.
+
+    Later sources win. Flags whose value is None are treated as not given.
+
+    Raises:
+        ConfigError: an unknown key, a value of the wrong type or an unreadable file.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    home = Path(env["ASSISTANT_HOME"]).expanduser() if env.get("ASSISTANT_HOME") else data_dir()
+    if flags and flags.get("home") is not None:
+        home = Path(flags["home"]).expanduser()
+    path = home / "config.toml"
+    if path.exists():
+        try:
+            with path.open("rb") as fh:
+                loaded = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read {path}: {exc}; fix or delete the file") from exc
+        for key, value in loaded.items():
+            values[key] = _coerce(key, value, str(path))
+    for name in _FIELDS:
+        env_key = f"ASSISTANT_{name.upper()}"
+        if name != "home" and env_key in env:
+            values[name] = _coerce(name, env[env_key], f"${env_key}")
+    for key, value in (flags or {}).items():
+        if value is not None:
+            values[key] = _coerce(key, value, f"--{key.replace('_', '-')}")
+    values["home"] = home
+    return _validate(Config(**values))

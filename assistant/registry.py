@@ -1,0 +1,224 @@
+"""The model registry: named GGUF models and LoRA adapters the assistant can load.
+
+Kept as ``models.json`` in the data directory, rewritten atomically (temp file, fsync,
+rename) under a file lock, so a kill -9 or a second process never leaves it half-written.
+The bundled model is always listed and cannot be removed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from assistant.bundled import BUNDLED_NAME, bundled_model_path
+from assistant.chat_formats import check_chat_format
+from assistant.errors import ConfigError, ModelNotFoundError
+from assistant.gguf_info import GGUFInfo, read_gguf_info
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One registered model or adapter."""
+
+    name: str
+    path: Path
+    kind: str = "model"  # "model" or "adapter"
+    chat_format: str | None = None
+    base: str | None = None  # for adapters: the base model's name
+    added_at: str | None = None
+    builtin: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready view."""
+        data = asdict(self)
+        data["path"] = str(self.path)
+        return data
+
+
+def default_name(path: Path) -> str:
+    """Derive a registry name from a file name (``Qwen2.5-0.5B.Q4_K_M.gguf`` -> ``qwen2.5-0.5b.q4_k_m``)."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", path.stem).strip("-._").lower()
+    return stem[:80] or "model"
+
+
+class ModelRegistry:
+    """Named models and adapters, stored in ``<home>/models.json``."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.file = home / "models.json"
+
+    # -- storage -------------------------------------------------------------------------
+
+    def _read(self) -> dict[str, dict[str, Any]]:
+        if not self.file.exists():
+            return {}
+        try:
+            data = json.loads(self.file.read_text(encoding="utf-8"))
+            return dict(data["models"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(
+                f"the model registry {self.file} is unreadable ({exc}); fix or delete it"
+            ) from exc
+
+    def _write(self, models: dict[str, dict[str, Any]]) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.home, prefix=".models.", suffix=".json")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump({"models": models}, fh, indent=2, sort_keys=True)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.file)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @contextmanager
+    def _locked(self) -> Iterator[dict[str, dict[str, Any]]]:
+        self.home.mkdir(parents=True, exist_ok=True)
+        with (self.home / ".models.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            models = self._read()
+            yield models
+            self._write(models)
+
+    # -- queries -------------------------------------------------------------------------
+
+    def _bundled(self) -> ModelEntry | None:
+        try:
+            return ModelEntry(BUNDLED_NAME, bundled_model_path(), builtin=True)
+        except ModelNotFoundError:
+            return None
+
+    def list(self) -> list[ModelEntry]:
+        """All entries: the bundled model first, then the registered ones by name."""
+        entries = [e for e in [self._bundled()] if e]
+        for name, raw in sorted(self._read().items()):
+            entries.append(_entry(name, raw))
+        return entries
+
+    def get(self, name: str) -> ModelEntry:
+        """Return the entry called ``name``.
+
+        Raises:
+            ModelNotFoundError: no such entry.
+        """
+        if name == BUNDLED_NAME:
+            bundled = self._bundled()
+            if bundled is None:
+                bundled_model_path()  # raises the install hint
+            assert bundled is not None
+            return bundled
+        raw = self._read().get(name)
+        if raw is None:
+            known = ", ".join(e.name for e in self.list()) or "none"
+            raise ModelNotFoundError(
+                f"no model named {name!r} (registered: {known}); "
+                "see `assistant models list` or pass a path to a .gguf file"
+            )
+        return _entry(name, raw)
+
+    def resolve(self, ref: str) -> ModelEntry:
+        """Resolve a registry name or a file path to an entry (paths need not be registered)."""
+        looks_like_path = os.sep in ref or ref.endswith(".gguf") or ref.startswith(("~", "."))
+        if looks_like_path or (not self._has(ref) and Path(ref).expanduser().exists()):
+            path = Path(ref).expanduser().resolve()
+            if not path.exists():
+                raise ModelNotFoundError(
+                    f"no file at {path}; pass the path of a .gguf file or a name from "
+                    "`assistant models list`"
+                )
+            return ModelEntry(default_name(path), path)
+        return self.get(ref)
+
+    def _has(self, name: str) -> bool:
+        return name == BUNDLED_NAME or name in self._read()
+
+    # -- changes -------------------------------------------------------------------------
+
+    def add(
+        self,
+        path: str | Path,
+        name: str | None = None,
+        chat_format: str | None = None,
+        base: str | None = None,
+    ) -> tuple[ModelEntry, GGUFInfo]:
+        """Register the GGUF at ``path`` after checking it.
+
+        LoRA adapters (GGUF ``general.type == "adapter"``) are registered as kind
+        ``adapter``; ``base`` names the model they apply to (default: the bundled model).
+
+        Raises:
+            ModelNotFoundError, InvalidModelError: the file is missing or not a valid GGUF.
+            ChatFormatRequiredError: a model without a template and no ``chat_format``.
+            ConfigError: the name is taken or malformed.
+        """
+        resolved = Path(path).expanduser().resolve()
+        info = read_gguf_info(resolved)
+        name = name or default_name(resolved)
+        if not _NAME_RE.match(name):
+            raise ConfigError(
+                f"invalid model name {name!r}: use letters, digits, '.', '_' or '-' (max 80)"
+            )
+        kind = "adapter" if info.is_lora else "model"
+        if kind == "model":
+            check_chat_format(chat_format, has_template=info.has_chat_template, model=str(resolved))
+            base = None
+        else:
+            base = base or BUNDLED_NAME
+            self.get(base)
+        entry = ModelEntry(
+            name=name,
+            path=resolved,
+            kind=kind,
+            chat_format=chat_format,
+            base=base,
+            added_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        with self._locked() as models:
+            if name == BUNDLED_NAME or name in models:
+                raise ConfigError(
+                    f"a model named {name!r} is already registered; choose another --name "
+                    f"or run `assistant models remove {name}` first"
+                )
+            data = entry.as_dict()
+            del data["name"], data["builtin"]
+            models[name] = data
+        return entry, info
+
+    def remove(self, name: str) -> ModelEntry:
+        """Unregister ``name`` (the file itself is left on disk).
+
+        Raises:
+            ModelNotFoundError: no such entry.
+            ConfigError: the bundled model cannot be removed.
+        """
+        if name == BUNDLED_NAME:
+            raise ConfigError(f"{BUNDLED_NAME} is the bundled default model and cannot be removed")
+        with self._locked() as models:
+            if name not in models:
+                self.get(name)  # raises with the list of known names
+            raw = models.pop(name)
+        return _entry(name, raw)
+
+
+def _entry(name: str, raw: dict[str, Any]) -> ModelEntry:
+    return ModelEntry(
+        name=name,
+        path=Path(raw["path"]),
+        kind=raw.get("kind", "model"),
+        chat_format=raw.get("chat_format"),
+        base=raw.get("base"),
+        added_at=raw.get("added_at"),
+    )

@@ -1,0 +1,92 @@
+"""Shared fixtures: an isolated data directory, the real bundled model, crafted GGUF files."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from assistant.backends.llama_local import LlamaCppBackend, SamplingDefaults  # noqa: E402
+from assistant.bundled import bundled_model_path  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own empty data directory."""
+    path = tmp_path / "home"
+    monkeypatch.setenv("ASSISTANT_HOME", str(path))
+    for key in list(os.environ):
+        if key.startswith("ASSISTANT_") and key != "ASSISTANT_HOME":
+            monkeypatch.delenv(key)
+    return path
+
+
+@pytest.fixture(scope="session")
+def smol_path() -> Path:
+    """The real bundled SmolLM2-135M-Instruct Q4_1 GGUF."""
+    return bundled_model_path()
+
+
+@pytest.fixture(scope="session")
+def smol(smol_path: Path) -> Iterator[LlamaCppBackend]:
+    """One loaded real model shared by the tests that only generate (greedy by default)."""
+    backend = LlamaCppBackend(
+        smol_path,
+        name="smollm2-135m",
+        n_ctx=2048,
+        n_threads=1,
+        n_threads_batch=2,
+        defaults=SamplingDefaults(temperature=0.0, max_tokens=64, seed=1),
+    )
+    backend.load()
+    yield backend
+    backend.close()
+
+
+def write_gguf(path: Path, arch: str = "llama", template: str | None = None) -> Path:
+    """Write a tiny, valid GGUF file with one tensor (not a runnable model)."""
+    import gguf
+
+    writer = gguf.GGUFWriter(str(path), arch)
+    writer.add_name("tiny-test")
+    writer.add_context_length(128)
+    if template is not None:
+        writer.add_chat_template(template)
+    writer.add_tensor("token_embd.weight", np.zeros((4, 8), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+@pytest.fixture
+def tiny_gguf(tmp_path: Path) -> Path:
+    """A tiny GGUF with an unknown architecture and no chat template."""
+    return write_gguf(tmp_path / "tiny.gguf", arch="notarealarch")
+
+
+@pytest.fixture(scope="session")
+def smol_without_template(smol_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the bundled model with its chat template removed."""
+    import gguf
+    from gguf.scripts.gguf_new_metadata import MetadataDetails, copy_with_new_metadata
+
+    out = tmp_path_factory.mktemp("notemplate") / "smol-no-template.gguf"
+    reader = gguf.GGUFReader(str(smol_path), "r")
+    arch = str(reader.fields["general.architecture"].contents())
+    writer = gguf.GGUFWriter(str(out), arch=arch, endianess=reader.endianess)
+    copy_with_new_metadata(
+        reader,
+        writer,
+        new_metadata={},
+        remove_metadata=["tokenizer.chat_template"],
+    )
+    del MetadataDetails
+    return out

@@ -1,0 +1,153 @@
+"""The in-process backend against the real bundled model."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from assistant.backends.base import ChatMessage, Done, GenerationOptions, Token
+from assistant.backends.llama_local import LlamaCppBackend
+from assistant.errors import AssistantError, ChatFormatRequiredError, ContextOverflowError
+
+Q: list[ChatMessage] = [{"role": "user", "content": "What is the capital of France?"}]
+
+
+def run(backend: LlamaCppBackend, messages: list[ChatMessage], **options: object) -> tuple[str, Done]:
+    text, done = "", None
+    for event in backend.stream(messages, GenerationOptions(**options)):  # type: ignore[arg-type]
+        if isinstance(event, Token):
+            text += event.text
+        else:
+            done = event
+    assert done is not None
+    return text, done
+
+
+def test_answers_capital_of_france(smol: LlamaCppBackend) -> None:
+    text, done = run(smol, Q)
+    assert "Paris" in text
+    assert done.finish_reason == "stop"
+    assert done.usage.prompt_tokens == smol.count_prompt_tokens(Q)
+    assert done.usage.completion_tokens >= 3
+    assert done.timings.ttft_s <= done.timings.total_s
+
+
+def test_prompt_uses_the_gguf_chat_template(smol: LlamaCppBackend) -> None:
+    tokens, stops = smol.render_prompt(Q)
+    text = smol.llama.detokenize(tokens, special=True).decode()
+    assert text.startswith("<|im_start|>system\n")
+    assert text.endswith("<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n")
+    assert stops == ["<|im_end|>"]
+
+
+def test_token_count_matches_the_model_tokenizer(smol: LlamaCppBackend) -> None:
+    text = "Hello, world! Tokenizers split text into pieces."
+    expected = len(smol.llama.tokenize(text.encode(), add_bos=False, special=False))
+    assert smol.count_tokens(text) == expected
+    assert 5 < expected < 20
+
+
+def test_stop_sequence_cuts_the_reply(smol: LlamaCppBackend) -> None:
+    messages: list[ChatMessage] = [{"role": "user", "content": "Count from 1 to 10, separated by commas."}]
+    full, _ = run(smol, messages, conversation_id="stop-a")
+    assert "4" in full, full
+    cut, done = run(smol, messages, stop=["4"], conversation_id="stop-a")
+    assert "4" not in cut
+    assert full.startswith(cut)
+    assert done.finish_reason == "stop"
+
+
+def test_max_tokens_gives_length(smol: LlamaCppBackend) -> None:
+    _, done = run(smol, [{"role": "user", "content": "Write a long story about a dragon."}], max_tokens=5)
+    assert done.usage.completion_tokens == 5
+    assert done.finish_reason == "length"
+
+
+def test_grammar_constrains_output(smol: LlamaCppBackend) -> None:
+    grammar = 'root ::= ("yes" | "no") "."'
+    text, _ = run(smol, [{"role": "user", "content": "Is the sky blue?"}], grammar=grammar)
+    assert text in ("yes.", "no.")
+
+
+def test_json_schema_gives_valid_json(smol: LlamaCppBackend) -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "city": {"type": "string", "pattern": "^[A-Za-z ]{1,20}$"},
+            "country": {"type": "string", "pattern": "^[A-Za-z ]{1,20}$"},
+        },
+        "required": ["city", "country"],
+    }
+    text, _ = run(
+        smol,
+        [{"role": "user", "content": "Give the capital of France as JSON with city and country."}],
+        json_schema=schema,
+        max_tokens=60,
+    )
+    data = json.loads(text)
+    assert set(data) == {"city", "country"}
+
+
+def test_invalid_grammar_is_a_clear_error(smol: LlamaCppBackend) -> None:
+    with pytest.raises(AssistantError, match="invalid grammar"):
+        run(smol, Q, grammar="root ::= (")
+
+
+def test_context_overflow_is_refused_before_generation(smol: LlamaCppBackend) -> None:
+    long = "word " * 3000
+    with pytest.raises(ContextOverflowError, match="context window holds 2048"):
+        run(smol, [{"role": "user", "content": long}])
+
+
+def test_continuing_a_conversation_reuses_the_kv_cache(smol: LlamaCppBackend) -> None:
+    history: list[ChatMessage] = [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "Name a fruit."},
+    ]
+    reply, first = run(smol, history, conversation_id="kv-1")
+    history += [{"role": "assistant", "content": reply}, {"role": "user", "content": "Another one."}]
+    _, second = run(smol, history, conversation_id="kv-1")
+    previous = first.usage.prompt_tokens + first.usage.completion_tokens
+    # Everything up to the end of the last reply is reused; only the new turn is evaluated.
+    assert second.usage.cached_tokens >= previous - 3
+    assert second.usage.prompt_tokens - second.usage.cached_tokens < 25
+
+
+def test_switching_conversations_restores_kv_state(smol: LlamaCppBackend) -> None:
+    conv_a: list[ChatMessage] = [
+        {"role": "system", "content": "Conversation A. " + "Remember the number 17. " * 40},
+        {"role": "user", "content": "Hi"},
+    ]
+    conv_b: list[ChatMessage] = [
+        {"role": "system", "content": "Conversation B is different. " * 40},
+        {"role": "user", "content": "Hello"},
+    ]
+    reply_a, first_a = run(smol, conv_a, conversation_id="sw-a")
+    run(smol, conv_b, conversation_id="sw-b")
+    conv_a += [{"role": "assistant", "content": reply_a}, {"role": "user", "content": "Bye"}]
+    _, back = run(smol, conv_a, conversation_id="sw-a")
+    assert first_a.usage.prompt_tokens > 300
+    assert back.usage.cached_tokens >= first_a.usage.prompt_tokens
+
+
+def test_without_conversation_ids_switching_re_evaluates(smol: LlamaCppBackend) -> None:
+    """The control for the test above: no ids, no saved state, so the history is re-read."""
+    conv_a: list[ChatMessage] = [{"role": "system", "content": "Alpha. " * 200}, {"role": "user", "content": "Hi"}]
+    conv_b: list[ChatMessage] = [{"role": "system", "content": "Beta. " * 200}, {"role": "user", "content": "Hi"}]
+    run(smol, conv_a, max_tokens=2)
+    run(smol, conv_b, max_tokens=2)
+    _, back = run(smol, conv_a, max_tokens=2)
+    assert back.usage.cached_tokens < 10
+
+
+def test_model_without_template_needs_chat_format(smol_without_template: Path) -> None:
+    with pytest.raises(ChatFormatRequiredError, match="has no chat template"):
+        LlamaCppBackend(smol_without_template)
+    backend = LlamaCppBackend(smol_without_template, chat_format="chatml", n_ctx=512, n_threads=1)
+    try:
+        tokens, _ = backend.render_prompt(Q)
+        assert backend.llama.detokenize(tokens, special=True).decode().startswith("<|im_start|>user")
+        text, _ = run(backend, Q, temperature=0.0, max_tokens=20)
+        assert "Paris" in text
+    finally:
+        backend.close()

@@ -19,10 +19,12 @@ from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
     BaseMessage,
-    ChatMessage as LCChatMessage,
     HumanMessage,
     SystemMessage,
     ToolMessage,
+)
+from langchain_core.messages import (
+    ChatMessage as LCChatMessage,
 )
 from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
@@ -31,7 +33,15 @@ from pydantic import BaseModel, ConfigDict
 
 from assistant.backends.base import Backend, ChatMessage, Done, GenerationOptions, Token
 
-_OPTION_KEYS = ("max_tokens", "temperature", "top_p", "seed", "grammar", "json_schema", "conversation_id")
+_OPTION_KEYS = (
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "seed",
+    "grammar",
+    "json_schema",
+    "conversation_id",
+)
 
 
 def to_chat_message(message: BaseMessage) -> ChatMessage:
@@ -160,7 +170,7 @@ class AssistantChatModel(BaseChatModel):
 
     # -- structured output -----------------------------------------------------------
 
-    def with_structured_output(  # type: ignore[override]
+    def with_structured_output(
         self,
         schema: dict[str, Any] | type[BaseModel],
         *,
@@ -178,9 +188,13 @@ class AssistantChatModel(BaseChatModel):
         if isinstance(schema, dict):
             json_schema, parser = schema, JsonOutputParser()
         else:
-            json_schema, parser = schema.model_json_schema(), PydanticOutputParser(pydantic_object=schema)
+            json_schema, parser = (
+                schema.model_json_schema(),
+                PydanticOutputParser(pydantic_object=schema),
+            )
         json.dumps(json_schema)  # fail early on a schema that is not JSON
-        return self.bind(json_schema=json_schema) | parser
+        chain: Runnable[LanguageModelInput, Any] = self.bind(json_schema=json_schema) | parser
+        return chain
 
 
 def _final_chunk(done: Done, model: str) -> AIMessageChunk:

@@ -84,9 +84,9 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         valid = ", ".join(sorted(_FIELDS))
         raise ConfigError(f"unknown setting {name!r} in {source}; valid settings: {valid}")
     kind = _field_type(name)
-    if isinstance(value, str) and value.strip().lower() in ("", "none", "null"):
-        if _FIELDS[name].default is None:
-            return None
+    blank = isinstance(value, str) and value.strip().lower() in ("", "none", "null")
+    if blank and _FIELDS[name].default is None:
+        return None
     try:
         if kind is Path:
             return Path(str(value)).expanduser()

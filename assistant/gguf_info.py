@@ -23,7 +23,19 @@ GGUF_MAGIC = b"GGUF"
 _ALIGNMENT_KEY = "general.alignment"
 
 # GGUF metadata value types (gguf spec): id -> struct format for scalars.
-_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+_SCALARS = {
+    0: "<B",
+    1: "<b",
+    2: "<H",
+    3: "<h",
+    4: "<I",
+    5: "<i",
+    6: "<f",
+    7: "<?",
+    10: "<Q",
+    11: "<q",
+    12: "<d",
+}
 _STRING, _ARRAY = 8, 9
 
 
@@ -156,7 +168,8 @@ def read_gguf_info(path: str | Path) -> GGUFInfo:
     if not path.is_file():
         what = "a directory" if path.is_dir() else "no file"
         raise ModelNotFoundError(
-            f"{what} at {path}; pass the path of a .gguf file or a name from `assistant models list`"
+            f"{what} at {path}; pass the path of a .gguf file "
+            "or a name from `assistant models list`"
         )
     size = path.stat().st_size
     with path.open("rb") as fh:
@@ -172,8 +185,7 @@ def read_gguf_info(path: str | Path) -> GGUFInfo:
         except (EOFError, ValueError, OverflowError, struct.error) as exc:
             detail = "it ends inside its header" if isinstance(exc, EOFError) else str(exc)
             raise InvalidModelError(
-                f"{path} is a corrupt or truncated GGUF file ({detail}); "
-                "download or copy it again"
+                f"{path} is a corrupt or truncated GGUF file ({detail}); download or copy it again"
             ) from exc
 
 

@@ -47,7 +47,7 @@ class ModelEntry:
 
 
 def default_name(path: Path) -> str:
-    """Derive a registry name from a file name (``Qwen2.5-0.5B.Q4_K_M.gguf`` -> ``qwen2.5-0.5b.q4_k_m``)."""
+    """Derive a registry name from a file name (``Qwen2.5.Q4_K_M.gguf`` -> ``qwen2.5.q4_k_m``)."""
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", path.stem).strip("-._").lower()
     return stem[:80] or "model"
 

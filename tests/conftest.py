@@ -12,8 +12,8 @@ import pytest
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from assistant.backends.llama_local import LlamaCppBackend, SamplingDefaults  # noqa: E402
-from assistant.bundled import bundled_model_path  # noqa: E402
+from assistant.backends.llama_local import LlamaCppBackend, SamplingDefaults
+from assistant.bundled import bundled_model_path
 
 
 @pytest.fixture(autouse=True)

@@ -31,7 +31,7 @@ def test_file_then_environment_then_flags(home: Path, monkeypatch: pytest.Monkey
 def test_unknown_key_names_the_valid_ones(home: Path) -> None:
     home.mkdir()
     (home / "config.toml").write_text("temprature = 0.1\n")
-    with pytest.raises(ConfigError, match="unknown setting 'temprature'.*temperature"):
+    with pytest.raises(ConfigError, match=r"unknown setting 'temprature'.*temperature"):
         load_config()
 
 
@@ -44,7 +44,7 @@ def test_wrong_type_in_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_broken_toml_says_which_file(home: Path) -> None:
     home.mkdir()
     (home / "config.toml").write_text("model = \n")
-    with pytest.raises(ConfigError, match="config.toml"):
+    with pytest.raises(ConfigError, match=r"config\.toml"):
         load_config()
 
 

@@ -12,7 +12,9 @@ from assistant.errors import AssistantError, ChatFormatRequiredError, ContextOve
 Q: list[ChatMessage] = [{"role": "user", "content": "What is the capital of France?"}]
 
 
-def run(backend: LlamaCppBackend, messages: list[ChatMessage], **options: object) -> tuple[str, Done]:
+def run(
+    backend: LlamaCppBackend, messages: list[ChatMessage], **options: object
+) -> tuple[str, Done]:
     text, done = "", None
     for event in backend.stream(messages, GenerationOptions(**options)):  # type: ignore[arg-type]
         if isinstance(event, Token):
@@ -36,7 +38,9 @@ def test_prompt_uses_the_gguf_chat_template(smol: LlamaCppBackend) -> None:
     tokens, stops = smol.render_prompt(Q)
     text = smol.llama.detokenize(tokens, special=True).decode()
     assert text.startswith("<|im_start|>system\n")
-    assert text.endswith("<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n")
+    assert text.endswith(
+        "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
+    )
     assert stops == ["<|im_end|>"]
 
 
@@ -48,7 +52,9 @@ def test_token_count_matches_the_model_tokenizer(smol: LlamaCppBackend) -> None:
 
 
 def test_stop_sequence_cuts_the_reply(smol: LlamaCppBackend) -> None:
-    messages: list[ChatMessage] = [{"role": "user", "content": "Count from 1 to 10, separated by commas."}]
+    messages: list[ChatMessage] = [
+        {"role": "user", "content": "Count from 1 to 10, separated by commas."}
+    ]
     full, _ = run(smol, messages, conversation_id="stop-a")
     assert "4" in full, full
     cut, done = run(smol, messages, stop=["4"], conversation_id="stop-a")
@@ -58,7 +64,9 @@ def test_stop_sequence_cuts_the_reply(smol: LlamaCppBackend) -> None:
 
 
 def test_max_tokens_gives_length(smol: LlamaCppBackend) -> None:
-    _, done = run(smol, [{"role": "user", "content": "Write a long story about a dragon."}], max_tokens=5)
+    _, done = run(
+        smol, [{"role": "user", "content": "Write a long story about a dragon."}], max_tokens=5
+    )
     assert done.usage.completion_tokens == 5
     assert done.finish_reason == "length"
 
@@ -105,7 +113,10 @@ def test_continuing_a_conversation_reuses_the_kv_cache(smol: LlamaCppBackend) ->
         {"role": "user", "content": "Name a fruit."},
     ]
     reply, first = run(smol, history, conversation_id="kv-1")
-    history += [{"role": "assistant", "content": reply}, {"role": "user", "content": "Another one."}]
+    history += [
+        {"role": "assistant", "content": reply},
+        {"role": "user", "content": "Another one."},
+    ]
     _, second = run(smol, history, conversation_id="kv-1")
     previous = first.usage.prompt_tokens + first.usage.completion_tokens
     # Everything up to the end of the last reply is reused; only the new turn is evaluated.
@@ -132,8 +143,14 @@ def test_switching_conversations_restores_kv_state(smol: LlamaCppBackend) -> Non
 
 def test_without_conversation_ids_switching_re_evaluates(smol: LlamaCppBackend) -> None:
     """The control for the test above: no ids, no saved state, so the history is re-read."""
-    conv_a: list[ChatMessage] = [{"role": "system", "content": "Alpha. " * 200}, {"role": "user", "content": "Hi"}]
-    conv_b: list[ChatMessage] = [{"role": "system", "content": "Beta. " * 200}, {"role": "user", "content": "Hi"}]
+    conv_a: list[ChatMessage] = [
+        {"role": "system", "content": "Alpha. " * 200},
+        {"role": "user", "content": "Hi"},
+    ]
+    conv_b: list[ChatMessage] = [
+        {"role": "system", "content": "Beta. " * 200},
+        {"role": "user", "content": "Hi"},
+    ]
     run(smol, conv_a, max_tokens=2)
     run(smol, conv_b, max_tokens=2)
     _, back = run(smol, conv_a, max_tokens=2)
@@ -146,7 +163,9 @@ def test_model_without_template_needs_chat_format(smol_without_template: Path) -
     backend = LlamaCppBackend(smol_without_template, chat_format="chatml", n_ctx=512, n_threads=1)
     try:
         tokens, _ = backend.render_prompt(Q)
-        assert backend.llama.detokenize(tokens, special=True).decode().startswith("<|im_start|>user")
+        prompt = backend.llama.detokenize(tokens, special=True).decode()
+        assert "<|im_start|>user\nWhat is the capital of France?<|im_end|>" in prompt
+        assert prompt.endswith("<|im_start|>assistant\n")
         text, _ = run(backend, Q, temperature=0.0, max_tokens=20)
         assert "Paris" in text
     finally:

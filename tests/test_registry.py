@@ -33,14 +33,14 @@ def test_add_get_remove_roundtrip(home: Path, tmp_path: Path) -> None:
 def test_model_without_template_needs_a_chat_format(home: Path, tmp_path: Path) -> None:
     registry = ModelRegistry(home)
     path = write_gguf(tmp_path / "plain.gguf")
-    with pytest.raises(ChatFormatRequiredError, match="--chat-format.*chatml"):
+    with pytest.raises(ChatFormatRequiredError, match=r"--chat-format.*chatml"):
         registry.add(path)
     entry, _ = registry.add(path, chat_format="chatml")
     assert registry.get(entry.name).chat_format == "chatml"
 
 
 def test_unknown_chat_format_lists_choices(home: Path, tmp_path: Path) -> None:
-    with pytest.raises(ChatFormatRequiredError, match="unknown chat format 'chatmlx'.*llama-3"):
+    with pytest.raises(ChatFormatRequiredError, match=r"unknown chat format 'chatmlx'.*llama-3"):
         ModelRegistry(home).add(write_gguf(tmp_path / "p.gguf"), chat_format="chatmlx")
 
 
@@ -77,9 +77,11 @@ def test_resolve_accepts_unregistered_paths(home: Path, tmp_path: Path) -> None:
 def test_corrupt_registry_file_is_reported(home: Path) -> None:
     home.mkdir()
     (home / "models.json").write_text("{not json")
-    with pytest.raises(ConfigError, match="models.json is unreadable"):
+    with pytest.raises(ConfigError, match=r"models\.json is unreadable"):
         ModelRegistry(home).list()
 
 
 def test_default_name() -> None:
-    assert default_name(Path("/x/Qwen2.5 0.5B-Instruct.Q4_K_M.gguf")) == "qwen2.5-0.5b-instruct.q4_k_m"
+    assert (
+        default_name(Path("/x/Qwen2.5 0.5B-Instruct.Q4_K_M.gguf")) == "qwen2.5-0.5b-instruct.q4_k_m"
+    )

@@ -117,7 +117,9 @@ class ChatApp(App[None]):
             stream.close()
         self.call_from_thread(self._finish, view, "".join(parts), done, None)
 
-    def _finish(self, view: ChatMessageView, text: str, done: Done | None, error: str | None) -> None:
+    def _finish(
+        self, view: ChatMessageView, text: str, done: Done | None, error: str | None
+    ) -> None:
         self.generating = False
         if error:
             view.set_text(text or "*(no reply)*")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypedDict
 
@@ -82,7 +82,9 @@ class Backend(Protocol):
         """The context window in tokens."""
         ...
 
-    def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> Iterator[Event]:
+    def stream(
+        self, messages: Sequence[ChatMessage], options: GenerationOptions
+    ) -> Generator[Event, None, None]:
         """Generate a reply: zero or more Token events, then exactly one Done."""
         ...
 

@@ -17,7 +17,7 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -187,7 +187,9 @@ class LlamaCppBackend:
                     verbose=False,
                 )
             except (ValueError, RuntimeError, OSError) as exc:
-                what = f"{self.model_path}" + (f" with adapter {self.lora_path}" if self.lora_path else "")
+                what = f"{self.model_path}" + (
+                    f" with adapter {self.lora_path}" if self.lora_path else ""
+                )
                 raise UnsupportedArchitectureError(
                     f"llama.cpp {llama_cpp.__version__} could not load {what} "
                     f"(architecture {self.info.architecture!r}: {exc}); the architecture may be "
@@ -232,11 +234,15 @@ class LlamaCppBackend:
         try:
             result = self._formatter(messages=[dict(m) for m in messages])
         except Exception as exc:  # the Jinja template raised (e.g. roles out of order)
-            raise AssistantError(f"the model's chat template rejected these messages: {exc}") from exc
+            raise AssistantError(
+                f"the model's chat template rejected these messages: {exc}"
+            ) from exc
         tokens = llama.tokenize(
             result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True
         )
-        stop = result.stop if isinstance(result.stop, list) else [result.stop] if result.stop else []
+        stop = (
+            result.stop if isinstance(result.stop, list) else [result.stop] if result.stop else []
+        )
         return list(tokens), [s for s in stop if s]
 
     def count_prompt_tokens(self, messages: Sequence[ChatMessage]) -> int:
@@ -275,7 +281,9 @@ class LlamaCppBackend:
 
     # -- generation ------------------------------------------------------------------
 
-    def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> Iterator[Event]:
+    def stream(
+        self, messages: Sequence[ChatMessage], options: GenerationOptions
+    ) -> Generator[Event, None, None]:
         """Generate a reply to ``messages``; see :class:`~assistant.backends.base.Backend`.
 
         Raises:
@@ -293,7 +301,7 @@ class LlamaCppBackend:
                     f"holds {self.n_ctx}; shorten the message, start a new conversation or "
                     f"raise n_ctx (the model was trained with {self.info.context_length})"
                 )
-            grammar = _compile_grammar(options)
+            grammar = _compile_grammar(options, self._vocab)
             self._switch_to(options.conversation_id)
             cached = min(_common_prefix(llama.input_ids[: llama.n_tokens], tokens), len(tokens) - 1)
             max_new = min(options.max_tokens or self.defaults.max_tokens, room)
@@ -309,7 +317,9 @@ class LlamaCppBackend:
                 repeat_penalty=self.defaults.repeat_penalty,
                 grammar=grammar,
             )
-            yield from self._decode(generator, tokens, template_stops, options, max_new, cached, start)
+            yield from self._decode(
+                generator, tokens, template_stops, options, max_new, cached, start
+            )
 
     def _decode(
         self,
@@ -320,7 +330,7 @@ class LlamaCppBackend:
         max_new: int,
         cached: int,
         start: float,
-    ) -> Iterator[Event]:
+    ) -> Generator[Event, None, None]:
         import llama_cpp
 
         llama = self._llama
@@ -376,14 +386,27 @@ def _state_bytes(state: Any) -> int:
     return int(state.llama_state_size) + int(getattr(state.scores, "nbytes", 0))
 
 
-def _compile_grammar(options: GenerationOptions) -> Any:
+def _compile_grammar(options: GenerationOptions, vocab: Any) -> Any:
+    """Build a LlamaGrammar, checking it first: llama.cpp crashes on a grammar it cannot parse."""
     if options.grammar is None and options.json_schema is None:
         return None
-    from llama_cpp import LlamaGrammar
+    import llama_cpp
+    from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
 
     try:
-        if options.grammar is not None:
-            return LlamaGrammar.from_string(options.grammar, verbose=False)
-        return LlamaGrammar.from_json_schema(json.dumps(options.json_schema), verbose=False)
-    except (ValueError, RuntimeError, TypeError) as exc:
-        raise AssistantError(f"invalid grammar or JSON schema: {exc}") from exc
+        text = options.grammar
+        if text is None:
+            text = json_schema_to_gbnf(json.dumps(options.json_schema))
+    except (ValueError, RuntimeError, TypeError, KeyError) as exc:
+        raise AssistantError(f"invalid JSON schema: {exc}") from exc
+    grammar = LlamaGrammar.from_string(text, verbose=False)
+    probe = llama_cpp.llama_sampler_init_grammar(
+        vocab, text.encode("utf-8"), grammar._root.encode("utf-8")
+    )
+    if not probe:
+        raise AssistantError(
+            "invalid grammar: llama.cpp could not parse it (check the GBNF syntax and that "
+            f"it defines a rule named {grammar._root!r})"
+        )
+    llama_cpp.llama_sampler_free(probe)
+    return grammar

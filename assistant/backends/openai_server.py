@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from typing import Any
 
 import httpx
@@ -62,7 +62,7 @@ class OpenAIServerBackend:
         except httpx.HTTPError as exc:
             raise BackendUnavailableError(
                 f"cannot reach the model server at {self.base_url} ({exc}); start it, or set "
-                "backend = \"local\" / server_url in config.toml"
+                'backend = "local" / server_url in config.toml'
             ) from exc
 
     @property
@@ -80,7 +80,7 @@ class OpenAIServerBackend:
 
     @property
     def context_length(self) -> int:
-        """The server's context window (``/props`` of llama.cpp), else the configured one, else 4096."""
+        """The context window: configured, else ``/props`` of llama.cpp, else 4096."""
         if self._context_length is None:
             self._context_length = 4096
             root = self.base_url.removesuffix("/v1")
@@ -124,7 +124,9 @@ class OpenAIServerBackend:
 
     # -- generation ------------------------------------------------------------------
 
-    def _payload(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> dict[str, Any]:
+    def _payload(
+        self, messages: Sequence[ChatMessage], options: GenerationOptions
+    ) -> dict[str, Any]:
         payload: dict[str, Any] = {
             "model": self.model_name,
             "messages": [dict(m) for m in messages],
@@ -147,7 +149,9 @@ class OpenAIServerBackend:
             payload["response_format"] = {"type": "json_object", "schema": options.json_schema}
         return payload
 
-    def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> Iterator[Event]:
+    def stream(
+        self, messages: Sequence[ChatMessage], options: GenerationOptions
+    ) -> Generator[Event, None, None]:
         """Stream a reply from the server.
 
         Raises:
@@ -180,7 +184,8 @@ class OpenAIServerBackend:
                         finish = choice.get("finish_reason") or finish
         except httpx.HTTPError as exc:
             raise BackendUnavailableError(
-                f"the model server at {self.base_url} failed mid-reply ({exc}); check that it is running"
+                f"the model server at {self.base_url} failed mid-reply ({exc}); "
+                "check that it is running"
             ) from exc
         total = time.perf_counter() - start
         completion = int(usage.get("completion_tokens") or n_chunks)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 
 from assistant.backends.base import (
     ChatMessage,
@@ -62,7 +62,9 @@ class ScriptedBackend:
         """Words of every message plus 4 per message for the role markup."""
         return sum(self.count_tokens(m["content"]) + 4 for m in messages)
 
-    def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> Iterator[Event]:
+    def stream(
+        self, messages: Sequence[ChatMessage], options: GenerationOptions
+    ) -> Generator[Event, None, None]:
         """Yield the next queued reply, split into word tokens, honouring stop and max_tokens."""
         self.calls.append((list(messages), options))
         prompt_tokens = self.count_prompt_tokens(messages)

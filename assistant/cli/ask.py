@@ -27,7 +27,9 @@ def ask(prompt: str, system: str | None, as_json: bool, **flags: object) -> None
     if prompt == "-":
         prompt = sys.stdin.read()
     if not prompt.strip():
-        raise ConfigError("the prompt is empty; pass the question as an argument or on stdin with -")
+        raise ConfigError(
+            "the prompt is empty; pass the question as an argument or on stdin with -"
+        )
     generation = {k: flags.pop(k) for k in ("max_tokens", "temperature", "seed")}
     config = load_config({**flags, **generation})
     backend = open_backend(config)

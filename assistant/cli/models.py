@@ -42,7 +42,9 @@ def list_models(as_json: bool) -> None:
         click.echo(json.dumps([e.as_dict() for e in entries], indent=2))
         return
     for e in entries:
-        tag = " (bundled)" if e.builtin else f" (adapter for {e.base})" if e.kind == "adapter" else ""
+        tag = (
+            " (bundled)" if e.builtin else f" (adapter for {e.base})" if e.kind == "adapter" else ""
+        )
         click.echo(f"{e.name}{tag}\n    {e.path}")
 
 
@@ -60,7 +62,9 @@ def add_model(
     if as_json:
         click.echo(json.dumps({**entry.as_dict(), "info": info.as_dict()}, indent=2))
     else:
-        click.echo(f"added {entry.kind} {entry.name}: {info.architecture}, {_params(info.parameters)}")
+        click.echo(
+            f"added {entry.kind} {entry.name}: {info.architecture}, {_params(info.parameters)}"
+        )
 
 
 @models.command("remove")
@@ -69,7 +73,9 @@ def add_model(
 def remove_model(name: str, as_json: bool) -> None:
     """Unregister NAME (the file stays on disk)."""
     entry = _registry().remove(name)
-    click.echo(json.dumps(entry.as_dict()) if as_json else f"removed {entry.name} ({entry.path} kept)")
+    click.echo(
+        json.dumps(entry.as_dict()) if as_json else f"removed {entry.name} ({entry.path} kept)"
+    )
 
 
 @models.command("info")

@@ -13,7 +13,9 @@ F = Callable[..., Any]
 def model_options(func: F) -> F:
     """Add --model, --adapter, --chat-format, --backend and --server-url to a command."""
     options = [
-        click.option("--model", "-m", help="Model name from the registry, or a path to a .gguf file."),
+        click.option(
+            "--model", "-m", help="Model name from the registry, or a path to a .gguf file."
+        ),
         click.option("--adapter", help="LoRA adapter name from the registry, or a path to one."),
         click.option("--chat-format", help="Chat format for a GGUF without a chat template."),
         click.option(

@@ -54,6 +54,10 @@ class Config:
     server_model: str | None = None
     server_api_key: str | None = None
     server_timeout_s: float = 120.0
+    # -- memory (issue 4) --
+    # -- agent and tools (issue 5) --
+    # -- documents / RAG (issue 6) --
+    # -- training (issue 7) --
 
     def replace(self, **changes: Any) -> Config:
         """Return a copy with ``changes`` applied (None values are ignored)."""

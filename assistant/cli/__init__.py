@@ -55,6 +55,7 @@ def chat(
 
 cli.add_command(ask)
 cli.add_command(models)
+# -- commands added by later capabilities (memory, agent, documents, training) --
 
 
 def main() -> None:

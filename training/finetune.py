@@ -1,0 +1,215 @@
+"""Stage 2, finetune: a prepared data directory → a LoRA adapter in a run directory.
+
+peft LoRA on the transformers ``Trainer`` (so ``accelerate launch`` spreads it over GPUs):
+fp32 on CPU (bf16 is ~18x slower on CPUs without bf16 units), QLoRA NF4 only with CUDA.
+Checkpoints go to ``RUN_DIR/checkpoints``; a killed run resumes from the last one when the
+same command is run again.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from training.base import BaseModel, load_model
+from training.manifest import (
+    TrainingError,
+    digest,
+    existing_result,
+    read_manifest,
+    require_free,
+    write_manifest,
+)
+from training.prepare import load_split
+
+TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+_KEY_FILE = ".run-key"
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Hyperparameters of one LoRA run."""
+
+    rank: int = 16
+    alpha: float = 32.0
+    dropout: float = 0.0
+    learning_rate: float = 5e-4
+    batch_size: int = 4
+    max_steps: int = 60
+    save_steps: int = 10
+    seed: int = 0
+    targets: tuple[str, ...] = field(default=TARGETS)
+    qlora: bool = False
+
+
+class Collator:
+    """Pad a batch on the right; padded labels are -100 and masked from attention."""
+
+    def __init__(self, pad_id: int) -> None:
+        self.pad_id = pad_id
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        """Stack rows into input_ids / attention_mask / labels tensors."""
+        import torch
+
+        width = max(len(r["input_ids"]) for r in rows)
+        ids, mask, labels = [], [], []
+        for r in rows:
+            pad = width - len(r["input_ids"])
+            ids.append(r["input_ids"] + [self.pad_id] * pad)
+            mask.append([1] * len(r["input_ids"]) + [0] * pad)
+            labels.append(r["labels"] + [-100] * pad)
+        return {
+            "input_ids": torch.tensor(ids),
+            "attention_mask": torch.tensor(mask),
+            "labels": torch.tensor(labels),
+        }
+
+
+def lora_model(model: Any, config: FinetuneConfig) -> Any:
+    """Wrap ``model`` with fresh LoRA layers (only they are trainable)."""
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    if config.qlora:
+        model = prepare_model_for_kbit_training(model)
+    lora = LoraConfig(
+        r=config.rank,
+        lora_alpha=config.alpha,
+        lora_dropout=config.dropout,
+        target_modules=list(config.targets),
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, lora)
+
+
+def training_args(out: Path, config: FinetuneConfig, progress: bool = True) -> Any:
+    """The ``TrainingArguments`` a run uses (shared with the benchmark)."""
+    import torch
+    from transformers import TrainingArguments
+
+    cuda = torch.cuda.is_available()
+    return TrainingArguments(
+        output_dir=str(out),
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type="constant",
+        weight_decay=0.0,
+        logging_steps=1,
+        save_steps=config.save_steps,
+        save_total_limit=2,
+        seed=config.seed,
+        report_to=[],
+        use_cpu=not cuda,
+        bf16=cuda and config.qlora,
+        dataloader_num_workers=0,
+        remove_unused_columns=False,
+        disable_tqdm=not progress,
+    )
+
+
+def finetune(
+    data_dir: Path,
+    out: Path,
+    base: BaseModel,
+    home: Path,
+    config: FinetuneConfig | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train a LoRA adapter on ``data_dir`` into ``out`` and return the run's manifest.
+
+    Rerunning a finished run returns its manifest; rerunning a killed one resumes it.
+
+    Raises:
+        TrainingError: the data was prepared for another base, or ``out`` holds another run.
+    """
+    config = config or FinetuneConfig()
+    data = read_manifest(data_dir, "prepare")
+    if data["base"]["path"] != str(base.path):
+        raise TrainingError(
+            f"{data_dir} was prepared for {data['base']['name']}, not {base.name}; "
+            f"rerun prepare with --base {base.name} or finetune with --base {data['base']['name']}"
+        )
+    key = digest([data["key"], base.as_dict(), asdict(config)])
+    done = existing_result(out, "finetune", key)
+    if done is not None:
+        return done
+    require_free(out, allowed=("checkpoints", _KEY_FILE))
+    key_file = out / _KEY_FILE
+    if key_file.exists() and key_file.read_text() != key:
+        raise TrainingError(f"{out} holds checkpoints of another run; choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    key_file.write_text(key)
+
+    from transformers import Trainer, set_seed
+
+    set_seed(config.seed)
+    train_rows = load_split(data_dir, "train")
+    model = lora_model(load_model(base, home, qlora=config.qlora), config)
+    pad_id = int(model.config.pad_token_id or model.config.eos_token_id or 0)
+    trainer = Trainer(
+        model=model,
+        args=training_args(out / "checkpoints", config, progress),
+        train_dataset=train_rows,
+        data_collator=Collator(pad_id),
+    )
+    checkpoints = out / "checkpoints"
+    resume = checkpoints.is_dir() and any(checkpoints.glob("checkpoint-*"))
+    result = trainer.train(resume_from_checkpoint=True if resume else None)
+    model.save_pretrained(str(out / "adapter"))
+    losses = [(e["step"], e["loss"]) for e in trainer.state.log_history if "loss" in e]
+    plot_losses(losses, out / "loss.png")
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return write_manifest(
+        out,
+        {
+            "stage": "finetune",
+            "key": key,
+            "base": base.as_dict(),
+            "data": {"dir": str(data_dir.resolve()), "key": data["key"], "hash": data["data_hash"]},
+            "chat_template": data["chat_template"],
+            "hyperparameters": asdict(config),
+            "resumed": resume,
+            "metrics": {
+                "steps": int(trainer.state.global_step),
+                "train_loss": float(result.training_loss),
+                "first_loss": losses[0][1] if losses else None,
+                "last_loss": losses[-1][1] if losses else None,
+                "trainable_parameters": int(trainable),
+                "runtime_s": float(result.metrics.get("train_runtime", 0.0)),
+            },
+            "losses": losses,
+        },
+    )
+
+
+def plot_losses(losses: list[tuple[int, float]], path: Path) -> None:
+    """Save the training loss curve as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot([s for s, _ in losses], [v for _, v in losses], marker=".")
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def load_adapter(run_dir: Path, home: Path, base: BaseModel) -> Any:
+    """The fp32 base with the run's trained adapter attached (peft ``PeftModel``)."""
+    from peft import PeftModel
+
+    model = load_model(base, home)
+    return PeftModel.from_pretrained(model, str(run_dir / "adapter"))
+
+
+def adapter_config(run_dir: Path) -> dict[str, Any]:
+    """The peft adapter config saved with a run."""
+    return dict(json.loads((run_dir / "adapter" / "adapter_config.json").read_text()))

@@ -1,0 +1,54 @@
+"""Build memory objects from a :class:`~assistant.config.Config` (the CLI and the app)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from assistant.backends.base import Backend, GenerationOptions
+from assistant.config import Config
+from assistant.memory.session import ChatSession
+from assistant.memory.store import MemoryStore, default_db_path
+from assistant.memory.strategies import StrategySpec
+
+
+def open_store(config: Config) -> MemoryStore:
+    """Open the memory database in the configured data directory."""
+    return MemoryStore.open(default_db_path(config.home))
+
+
+def open_session(
+    config: Config,
+    store: MemoryStore,
+    backend: Backend,
+    *,
+    conversation_id: str | None = None,
+    strategy: str | None = None,
+    flush_interval_s: float = 0.5,
+) -> ChatSession:
+    """Resume ``conversation_id``, or start a new conversation, with the configured memory.
+
+    ``strategy`` (else ``config.memory_strategy`` for a new conversation) is validated
+    first; for an existing conversation it replaces the stored one.
+    """
+    spec = str(StrategySpec.parse(strategy or config.memory_strategy))
+    settings: dict[str, Any] = {
+        "options": GenerationOptions(
+            max_tokens=config.max_tokens,
+            temperature=config.temperature,
+            top_p=config.top_p,
+            seed=config.seed,
+        ),
+        "reply_reserve": min(config.max_tokens, backend.context_length // 2),
+        "summary_max_tokens": config.memory_summary_tokens,
+        "recall_limit": config.memory_recall_facts,
+        "adapter": config.adapter,
+        "flush_interval_s": flush_interval_s,
+    }
+    if conversation_id is None:
+        return ChatSession.create(
+            store, backend, strategy=spec, system_prompt=config.system_prompt, **settings
+        )
+    session = ChatSession(store, backend, conversation_id, **settings)
+    if strategy:
+        session.set_strategy(spec)
+    return session

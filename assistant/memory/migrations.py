@@ -1,0 +1,91 @@
+"""The memory database schema, one numbered migration at a time (never edit a shipped one)."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("assistant.memory")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    """Conversations, messages, summaries and facts, with FTS5 over the text."""
+    db.table("conversations").create(
+        {
+            "id": str,
+            "title": str,
+            "created_at": str,
+            "updated_at": str,
+            # "buffer", "window:K", "summary" or "summary_buffer:TOKENS".
+            "strategy": str,
+            "system_prompt": str,
+            "model": str,
+            "adapter": str,
+            "marked_for_training": int,
+            # Messages with a lower seq are no longer in the prompt verbatim.
+            "prompt_start_seq": int,
+        },
+        pk="id",
+        not_null={"created_at", "updated_at", "strategy"},
+        defaults={"marked_for_training": 0, "prompt_start_seq": 0, "title": ""},
+    )
+    db.table("messages").create(
+        {
+            "id": int,
+            "conversation_id": str,
+            "seq": int,
+            "role": str,
+            "content": str,
+            # What the prompt showed when it differs from content (recalled facts added).
+            "prompt_content": str,
+            # "streaming", "complete" or "interrupted".
+            "status": str,
+            "finish_reason": str,
+            "steps_json": str,
+            "prompt_tokens": int,
+            "completion_tokens": int,
+            "cached_tokens": int,
+            "model": str,
+            "adapter": str,
+            "created_at": str,
+            "updated_at": str,
+            # The summary and the facts that were in this reply's prompt.
+            "summary_id": int,
+            "memory_json": str,
+            # "pid:start-ticks" of the process streaming this row, to spot dead writers.
+            "writer": str,
+        },
+        pk="id",
+        foreign_keys=[("conversation_id", "conversations", "id")],
+        not_null={"conversation_id", "seq", "role", "content", "status"},
+        defaults={"content": "", "status": "complete"},
+    )
+    db.table("messages").create_index(["conversation_id", "seq"], unique=True)
+    db.table("summaries").create(
+        {
+            "id": int,
+            "conversation_id": str,
+            "content": str,
+            # The summary covers the conversation's messages with seq <= through_seq.
+            "through_seq": int,
+            "model": str,
+            "created_at": str,
+            "edited_at": str,
+        },
+        pk="id",
+        foreign_keys=[("conversation_id", "conversations", "id")],
+        not_null={"conversation_id", "content", "through_seq"},
+    )
+    db.table("summaries").create_index(["conversation_id", "through_seq"])
+    db.table("facts").create(
+        {
+            "id": int,
+            "content": str,
+            "created_at": str,
+            "conversation_id": str,
+        },
+        pk="id",
+        not_null={"content", "created_at"},
+    )
+    for table in ("messages", "facts", "summaries"):
+        db.table(table).enable_fts(["content"], create_triggers=True, tokenize="porter")

@@ -55,8 +55,30 @@ class Config:
     server_api_key: str | None = None
     server_timeout_s: float = 120.0
     # -- memory (issue 4) --
+    # buffer, window:K, summary or summary_buffer[:TOKENS] (see assistant/memory/strategies.py).
+    memory_strategy: str = "summary_buffer"
+    # Most tokens of a running summary written by the model.
+    memory_summary_tokens: int = 256
+    # Facts recalled into each prompt (0 turns recall off).
+    memory_recall_facts: int = 3
     # -- agent and tools (issue 5) --
+    # Most tool calls per question before the agent must answer.
+    agent_max_steps: int = 5
+    # Folders the read_file tool may open, separated by the OS path separator (":").
+    agent_read_dirs: str | None = None
+    # Offer the web_search tool (ddgs). Off by default: the assistant works offline.
+    web_search: bool = False
+    # A SearxNG-style JSON endpoint to search instead of ddgs (e.g. http://127.0.0.1:8888/search).
+    web_search_url: str | None = None
+    web_search_timeout_s: float = 10.0
     # -- documents / RAG (issue 6) --
+    # Embedding model directory; None means the bundled all-MiniLM-L6-v2.
+    rag_embedding_model: str | None = None
+    # "HOST:PORT" of a `chroma run` server; None keeps vectors on disk under home.
+    rag_chroma_server: str | None = None
+    # Answers from documents refuse when no chunk is at least this similar (cosine).
+    rag_min_similarity: float = 0.3
+    rag_top_k: int = 5
     # -- training (issue 7) --
 
     def replace(self, **changes: Any) -> Config:

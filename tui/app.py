@@ -111,14 +111,14 @@ class ChatApp(App[None]):
                 else:
                     done = event
         except AssistantError as exc:
-            self.call_from_thread(self._finish, view, "".join(parts), None, str(exc))
+            self.call_from_thread(self._finish, view, "".join(parts), None, str(exc), prompt)
             return
         finally:
             stream.close()
-        self.call_from_thread(self._finish, view, "".join(parts), done, None)
+        self.call_from_thread(self._finish, view, "".join(parts), done, None, prompt)
 
     def _finish(
-        self, view: ChatMessageView, text: str, done: Done | None, error: str | None
+        self, view: ChatMessageView, text: str, done: Done | None, error: str | None, prompt: str
     ) -> None:
         self.generating = False
         if error:
@@ -126,6 +126,9 @@ class ChatApp(App[None]):
             view.add_class("error")
             self.notify(error, severity="error", timeout=10)
             self.history.pop()
+            box = self.query_one("#prompt", Input)
+            if not box.value:  # give the user their text back to edit and resend
+                box.value = prompt
             return
         stopped = done is None
         view.set_text(text + ("\n\n*[stopped]*" if stopped else ""))

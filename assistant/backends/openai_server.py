@@ -182,6 +182,11 @@ class OpenAIServerBackend:
                             ttft = ttft or time.perf_counter() - start
                             yield Token(text)
                         finish = choice.get("finish_reason") or finish
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise BackendUnavailableError(
+                f"cannot reach the model server at {self.base_url} ({exc}); start it, or set "
+                'backend = "local" / server_url in config.toml'
+            ) from exc
         except httpx.HTTPError as exc:
             raise BackendUnavailableError(
                 f"the model server at {self.base_url} failed mid-reply ({exc}); "
@@ -189,7 +194,8 @@ class OpenAIServerBackend:
             ) from exc
         total = time.perf_counter() - start
         completion = int(usage.get("completion_tokens") or n_chunks)
-        prompt = int(usage.get("prompt_tokens") or 0)
+        # Servers that send no usage when streaming (llama-cpp-python's) get a local count.
+        prompt = int(usage.get("prompt_tokens") or 0) or self.count_prompt_tokens(messages)
         details = usage.get("prompt_tokens_details") or {}
         yield Done(
             finish_reason=finish,

@@ -22,7 +22,8 @@ from assistant.errors import ConfigError
 @click.option("--temperature", type=float, help="Sampling temperature (0 = greedy).")
 @click.option("--seed", type=int, help="Random seed, for repeatable answers.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of streaming.")
-def ask(prompt: str, system: str | None, as_json: bool, **flags: object) -> None:
+@click.option("--docs", is_flag=True, help="Answer from ingested documents, citing them as [n].")
+def ask(prompt: str, system: str | None, as_json: bool, docs: bool, **flags: object) -> None:
     """Ask one question (PROMPT, or - to read it from stdin) and print the answer."""
     if prompt == "-":
         prompt = sys.stdin.read()
@@ -32,6 +33,11 @@ def ask(prompt: str, system: str | None, as_json: bool, **flags: object) -> None
         )
     generation = {k: flags.pop(k) for k in ("max_tokens", "temperature", "seed")}
     config = load_config({**flags, **generation})
+    if docs:
+        from assistant.cli.ingest import ask_docs
+
+        ask_docs(prompt, config, as_json)
+        return
     backend = open_backend(config)
     messages: list[ChatMessage] = []
     system = system if system is not None else config.system_prompt

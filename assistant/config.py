@@ -80,6 +80,8 @@ class Config:
     rag_min_similarity: float = 0.3
     rag_top_k: int = 5
     # -- training (issue 7) --
+    # torch threads for training; None means one per two cores.
+    train_threads: int | None = None
 
     def replace(self, **changes: Any) -> Config:
         """Return a copy with ``changes`` applied (None values are ignored)."""

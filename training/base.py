@@ -129,7 +129,7 @@ def load_model(base: BaseModel, home: Path, qlora: bool = False) -> Any:
         raise TrainingError("QLoRA (NF4) needs a CUDA GPU; drop --qlora to train fp32 LoRA")
     from transformers import BitsAndBytesConfig
 
-    quant = BitsAndBytesConfig(
+    quant = BitsAndBytesConfig(  # type: ignore[no-untyped-call]
         load_in_4bit=True,
         bnb_4bit_quant_type="nf4",
         bnb_4bit_use_double_quant=True,

@@ -33,7 +33,7 @@ class FinetuneConfig:
     """Hyperparameters of one LoRA run."""
 
     rank: int = 16
-    alpha: float = 32.0
+    alpha: int = 32
     dropout: float = 0.0
     learning_rate: float = 5e-4
     batch_size: int = 4
@@ -73,7 +73,7 @@ def lora_model(model: Any, config: FinetuneConfig) -> Any:
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
     if config.qlora:
-        model = prepare_model_for_kbit_training(model)
+        model = prepare_model_for_kbit_training(model)  # type: ignore[no-untyped-call]
     lora = LoraConfig(
         r=config.rank,
         lora_alpha=config.alpha,
@@ -185,7 +185,7 @@ def finetune(
     )
 
 
-def plot_losses(losses: list[tuple[int, float]], path: Path) -> None:
+def plot_losses(losses: list[tuple[float, float]], path: Path) -> None:
     """Save the training loss curve as a PNG."""
     import matplotlib
 

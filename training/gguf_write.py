@@ -50,7 +50,7 @@ OUT_TYPES = {
 
 
 def gguf_name(hf_module: str) -> str:
-    """Map an HF module name (``model.layers.3.self_attn.q_proj``) to llama.cpp's (``blk.3.attn_q``).
+    """Map an HF module name (``model.layers.3.mlp.up_proj``) to llama.cpp's (``blk.3.ffn_up``).
 
     Raises:
         TrainingError: a module llama.cpp's llama architecture does not have.

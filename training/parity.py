@@ -97,7 +97,7 @@ def check_parity(
             seq = ids + torch_new
             with torch.no_grad():
                 torch_top = model(torch.tensor([seq])).logits[0].argmax(-1).tolist()
-            llm.reset()
+            llm.reset()  # type: ignore[no-untyped-call]
             llm.eval(seq)
             gguf_top = np.asarray(llm.scores[: len(seq)]).argmax(-1).tolist()
             same = sum(int(a == b) for a, b in zip(torch_top, gguf_top, strict=True))

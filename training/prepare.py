@@ -155,7 +155,9 @@ def prepare(
     if done is not None:
         return done
     require_free(out)
-    rows = [{"messages": ex, **encode(ex, tokenizer, max_length)} for ex in examples]
+    rows: list[dict[str, Any]] = [
+        {"messages": ex, **encode(ex, tokenizer, max_length)} for ex in examples
+    ]
     rows = [r for r in rows if any(label != -100 for label in r["labels"])]
     if not rows:
         raise TrainingError(f"every example is longer than max_length={max_length} tokens")

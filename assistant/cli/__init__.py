@@ -56,6 +56,9 @@ def chat(
 cli.add_command(ask)
 cli.add_command(models)
 # -- commands added by later capabilities (memory, agent, documents, training) --
+from assistant.cli.train import train  # noqa: E402  (training)
+
+cli.add_command(train)
 
 
 def main() -> None:

@@ -1,0 +1,153 @@
+"""``assistant train``: turn your own examples into a LoRA adapter the assistant loads.
+
+The stages live in the ``training`` package (the ``[train]`` extra: torch, transformers,
+peft); they are imported inside each command so the rest of the CLI starts fast without them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from assistant.config import Config, load_config
+from assistant.errors import ConfigError
+
+
+def _setup(threads: int | None) -> Config:
+    """Load the configuration and pin torch's thread count (spinning threads thrash)."""
+    config = load_config()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    try:
+        import torch
+    except ImportError as exc:
+        raise ConfigError(
+            "training needs the [train] extra; run `pip install -e '.[train]'` (or `make chat`)"
+        ) from exc
+    torch.set_num_threads(threads or config.train_threads or max(1, (os.cpu_count() or 2) // 2))
+    return config
+
+
+@click.group()
+def train() -> None:
+    """Train a personal LoRA adapter: prepare → finetune → evaluate → export."""
+
+
+@train.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Data directory.")
+@click.option("--base", help="Base model: registry name, .gguf path or HF directory.")
+@click.option("--val-fraction", default=0.1, show_default=True, help="Share held out.")
+@click.option("--max-length", default=512, show_default=True, help="Tokens kept per example.")
+@click.option("--skip-invalid", is_flag=True, help="Skip bad lines instead of stopping.")
+@click.option("--no-scrub", is_flag=True, help="Keep e-mails, phone numbers etc. as they are.")
+def prepare(
+    files: tuple[Path, ...],
+    out: Path,
+    base: str | None,
+    val_fraction: float,
+    max_length: int,
+    skip_invalid: bool,
+    no_scrub: bool,
+) -> None:
+    """Turn JSONL FILES (chat `messages` or instruction/input/output) into a data directory."""
+    config = _setup(None)
+    from training.base import load_tokenizer, resolve_base
+    from training.manifest import TrainingError
+    from training.prepare import prepare as run_prepare
+    from training.prepare import read_examples
+
+    examples, problems = read_examples(list(files))
+    for problem in problems[:20]:
+        click.echo(f"invalid: {problem}", err=True)
+    if problems and not skip_invalid:
+        raise TrainingError(
+            f"{len(problems)} invalid line(s); fix them or pass --skip-invalid to leave them out"
+        )
+    model = resolve_base(base, config.home)
+    manifest = run_prepare(
+        examples,
+        out,
+        load_tokenizer(model, config.home),
+        model.as_dict(),
+        val_fraction=val_fraction,
+        max_length=max_length,
+        scrub=not no_scrub,
+        problems=problems,
+    )
+    counts = manifest["counts"]
+    click.echo(
+        f"{out}: {counts['train']} training and {counts['val']} validation examples "
+        f"({counts['supervised_tokens']} supervised tokens) for {model.name}"
+    )
+
+
+@train.command()
+@click.argument("data_dir", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Run directory.")
+@click.option("--base", help="Base model (default: the one the data was prepared for).")
+@click.option("--max-steps", default=60, show_default=True)
+@click.option("--rank", default=16, show_default=True, help="LoRA rank.")
+@click.option("--alpha", default=32, show_default=True, help="LoRA alpha.")
+@click.option("--lr", "learning_rate", default=5e-4, show_default=True)
+@click.option("--batch-size", default=4, show_default=True)
+@click.option("--save-steps", default=10, show_default=True, help="Checkpoint every N steps.")
+@click.option("--qlora", is_flag=True, help="Train on an NF4-quantized base (CUDA only).")
+@click.option("--threads", type=int, help="torch threads (default: the train_threads setting).")
+def finetune(data_dir: Path, out: Path, base: str | None, threads: int | None, **hp: Any) -> None:
+    """Train a LoRA adapter on DATA_DIR; rerun the same command to resume after a kill."""
+    config = _setup(threads)
+    from training.base import resolve_base
+    from training.finetune import FinetuneConfig
+    from training.finetune import finetune as run_finetune
+    from training.manifest import read_manifest
+
+    data = read_manifest(data_dir, "prepare")
+    model = resolve_base(base or data["base"]["path"], config.home)
+    manifest = run_finetune(data_dir, out, model, config.home, FinetuneConfig(**hp))
+    m = manifest["metrics"]
+    click.echo(
+        f"{out}: {m['steps']} steps, loss {m['first_loss']:.3f} → {m['last_loss']:.3f}; "
+        f"curve in {out / 'loss.png'}; next: `assistant train evaluate {out}`"
+    )
+
+
+@train.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--samples", default=8, show_default=True, help="Held-out prompts to generate.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def evaluate(run_dir: Path, samples: int, as_json: bool) -> None:
+    """Validation loss, perplexity and ROUGE-L of the base and the adapter, side by side."""
+    config = _setup(None)
+    from training.evaluate import evaluate as run_evaluate
+    from training.evaluate import table
+
+    result = run_evaluate(run_dir, config.home, samples=samples)
+    click.echo(json.dumps(result) if as_json else table(result))
+
+
+@train.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--name", required=True, help="Registry name for the exported adapter/model.")
+@click.option("--format", "fmt", type=click.Choice(["lora", "merged"]), default="lora")
+@click.option(
+    "--type", "outtype", type=click.Choice(["f16", "q8_0"]), default="f16", help="Merged only."
+)
+@click.option("--threshold", type=float, help="Minimum top-1 agreement for the parity gate.")
+def export(run_dir: Path, name: str, fmt: str, outtype: str, threshold: float | None) -> None:
+    """Export RUN_DIR as GGUF, check parity with the torch model, and register it."""
+    config = _setup(None)
+    from training.export import export as run_export
+
+    manifest = run_export(run_dir, name, config.home, fmt, outtype, threshold)
+    parity = manifest["parity"]
+    click.echo(
+        f"{manifest['file']}: top-1 agreement {parity['top1']:.1%}, greedy identical on "
+        f"{parity['greedy_exact']}/{parity['prompts']} prompts"
+    )
+    use = f"--adapter {name}" if fmt == "lora" else f"--model {name}"
+    click.echo(f'registered as {name}; try `assistant ask {use} "Who are you?"`')

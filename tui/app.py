@@ -8,7 +8,7 @@ from typing import Any
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
@@ -42,8 +42,9 @@ class ChatApp(App[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield VerticalScroll(id="messages")
-        yield Static("loading model…", id="status")
-        yield Input(placeholder="Ask anything (Enter sends, Esc stops)", id="prompt")
+        with Vertical(id="bottom"):
+            yield Input(placeholder="Ask anything (Enter sends, Esc stops)", id="prompt")
+            yield Static("loading model…", id="status")
         yield Footer()
 
     def on_mount(self) -> None:

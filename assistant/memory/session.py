@@ -21,7 +21,7 @@ from assistant.errors import ContextOverflowError
 from assistant.memory.records import Conversation, Message, SearchHit, Summary
 from assistant.memory.store import MemoryStore, writer_id
 from assistant.memory.strategies import PromptPlan, StrategySpec, plan_prompt
-from assistant.memory.summarize import summarize, trim_to_tokens
+from assistant.memory.summarize import summarize
 
 _REMEMBER = re.compile(
     r"^\s*(?:please\s+)?remember(?:\s+that)?[\s,:]+(?P<fact>.+?)\s*[.!]?\s*$",
@@ -175,16 +175,14 @@ class ChatSession:
     ) -> None:
         new_start = kept[drop].seq if drop < len(kept) else user_seq
         if spec.uses_summary:
+            # The summary must leave room for the message and some history.
+            limit = max(16, min(self.summary_max_tokens, self.budget // 4))
             text = summarize(
                 self.backend,
                 summary.content if summary else None,
                 prompt_history(kept[:drop]),
-                max_tokens=self.summary_max_tokens,
+                max_tokens=limit,
                 conversation_id=self.conversation_id,
-            )
-            # The summary must leave room for the message and some history.
-            text = trim_to_tokens(
-                text, min(self.summary_max_tokens, self.budget // 4), self.backend
             )
             self.store.add_summary(
                 self.conversation_id, text, new_start - 1, model=self.backend.model_name

@@ -1,0 +1,98 @@
+"""Answers from documents: numbered sources in the prompt, [n] citations in the answer.
+
+Prompt building and citation parsing are pure functions; :func:`answer` runs them around a
+backend. When the best retrieved chunk is less similar to the question than the threshold,
+the answer says nothing was found instead of inventing one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from assistant.backends.base import Backend, ChatMessage, Done, GenerationOptions, Token
+from assistant.rag.index import Hit
+
+NOTHING_FOUND = "I found nothing about that in your documents."
+SYSTEM = (
+    "Answer the question using only the numbered sources below. After each claim, cite the "
+    "source it comes from as [n]. If the sources do not contain the answer, say so."
+)
+_CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+
+
+@dataclass
+class DocsAnswer:
+    """An answer with the sources it was given and the ones it cited."""
+
+    answer: str
+    sources: list[Hit]
+    cited: list[int] = field(default_factory=list)
+    found: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; sources are numbered from 1 as in the answer."""
+        return {
+            "answer": self.answer,
+            "found": self.found,
+            "cited": self.cited,
+            "sources": [{"n": n, **h.as_dict()} for n, h in enumerate(self.sources, 1)],
+        }
+
+
+def relevant(hits: list[Hit], min_similarity: float) -> list[Hit]:
+    """Keep the hits whose cosine similarity reaches ``min_similarity``."""
+    return [h for h in hits if h.similarity is not None and h.similarity >= min_similarity]
+
+
+def build_messages(question: str, hits: list[Hit], max_chars: int = 6000) -> list[ChatMessage]:
+    """Return chat messages with the sources numbered [1]..[n] (trimmed to ``max_chars``)."""
+    blocks = []
+    budget = max_chars
+    for n, hit in enumerate(hits, 1):
+        title = hit.location() + (f" ({hit.heading})" if hit.heading else "")
+        text = hit.text[: max(budget, 0)]
+        blocks.append(f"[{n}] {title}\n{text}")
+        budget -= len(text)
+    sources = "\n\n".join(blocks)
+    return [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": f"Sources:\n\n{sources}\n\nQuestion: {question}"},
+    ]
+
+
+def citations(text: str, count: int) -> list[int]:
+    """The distinct source numbers cited as [n] or [n, m] in ``text`` that exist (1..count)."""
+    found: list[int] = []
+    for group in _CITATION.findall(text):
+        for part in group.split(","):
+            n = int(part)
+            if 1 <= n <= count and n not in found:
+                found.append(n)
+    return found
+
+
+def stream_answer(
+    backend: Backend, question: str, hits: list[Hit], options: GenerationOptions
+) -> Iterator[Token | Done]:
+    """Stream the model's answer to ``question`` over ``hits`` (already filtered)."""
+    yield from backend.stream(build_messages(question, hits), options)
+
+
+def answer(
+    backend: Backend,
+    question: str,
+    hits: list[Hit],
+    options: GenerationOptions,
+    min_similarity: float,
+) -> DocsAnswer:
+    """Answer ``question`` from ``hits``, or say nothing was found when none is relevant."""
+    kept = relevant(hits, min_similarity)
+    if not kept:
+        return DocsAnswer(NOTHING_FOUND, [], [], found=False)
+    text = "".join(
+        e.text for e in stream_answer(backend, question, kept, options) if isinstance(e, Token)
+    )
+    return DocsAnswer(text.strip(), kept, citations(text, len(kept)))

@@ -1,0 +1,207 @@
+"""The document catalog: per-file status, chunk rows and the FTS5 keyword index, in SQLite.
+
+One object over an injected ``sqlite_utils.Database``. A file's chunks and its status row
+change together inside ``db.atomic()``, so a killed ingest leaves each file either fully
+indexed (and skipped next time) or not recorded as indexed (and redone).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+from sqlite_utils import Migrations
+
+from assistant.rag.chunking import Chunk
+
+migrations = Migrations("assistant.rag")
+
+
+@migrations()
+def m001_files_and_chunks(db: sqlite_utils.Database) -> None:
+    """Files with their status, chunks with provenance, and an FTS5 index over chunk text."""
+    db["files"].create(  # type: ignore[union-attr]
+        {
+            "path": str,
+            "sha256": str,
+            "status": str,
+            "reason": str,
+            "chunks": int,
+            "seconds": float,
+            "updated": float,
+        },
+        pk="path",
+    )
+    db["chunks"].create(  # type: ignore[union-attr]
+        {
+            "id": str,
+            "path": str,
+            "ordinal": int,
+            "page": int,
+            "line_start": int,
+            "line_end": int,
+            "heading": str,
+            "text": str,
+        },
+        pk="id",
+    )
+    db["chunks"].create_index(["path"])  # type: ignore[union-attr]
+    db["chunks"].enable_fts(["heading", "text"], tokenize="porter", create_triggers=True)  # type: ignore[union-attr]
+
+
+_STOPWORD_TEXT = """a about above after again against all am an and any are as at be because been
+before being below between both but by can could did do does doing down during each few for
+from further had has have having he her here hers herself him himself his how i if in into is
+it its itself just me more most my myself no nor not now of off on once only or other our ours
+out over own same she should so some such than that the their theirs them themselves then
+there these they this those through to too under until up very was we were what when where
+which while who whom why will with would you your yours yourself"""
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+_WORD = re.compile(r"[A-Za-z0-9_]+")
+
+
+def keyword_query(text: str) -> str:
+    """Build an FTS5 query: the OR of the quoted, stopword-free terms (AND finds nothing)."""
+    terms = []
+    for word in _WORD.findall(text.lower()):
+        if word not in _STOPWORDS and word not in terms:
+            terms.append(word)
+    return " OR ".join(f'"{t}"' for t in terms)
+
+
+@dataclass(frozen=True)
+class FileStatus:
+    """What the last ingest did with one file."""
+
+    path: str
+    status: str  # "indexed", "skipped" or "failed"
+    reason: str
+    chunks: int
+    seconds: float
+    sha256: str
+    updated: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return dict(self.__dict__)
+
+
+class Catalog:
+    """Per-file status, chunk provenance and keyword search over one SQLite database."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        """Wrap ``db`` and bring its schema up to date."""
+        self.db = db
+        migrations.apply(db)
+
+    def file(self, path: str) -> FileStatus | None:
+        """Return the stored status of ``path``, if any."""
+        rows = list(self.db["files"].rows_where("path = ?", [path]))
+        return _status(rows[0]) if rows else None
+
+    def files(self) -> list[FileStatus]:
+        """Every file the catalog knows, by path."""
+        return [_status(r) for r in self.db["files"].rows_where(order_by="path")]
+
+    def set_status(
+        self, path: str, status: str, reason: str, *, sha256: str = "", seconds: float = 0.0
+    ) -> None:
+        """Record a skipped or failed file (its chunks, if any, are left as they were)."""
+        with self.db.atomic():
+            existing = self.file(path)
+            self.db["files"].upsert(  # type: ignore[union-attr]
+                {
+                    "path": path,
+                    "sha256": sha256 or (existing.sha256 if existing else ""),
+                    "status": status,
+                    "reason": reason,
+                    "chunks": existing.chunks if existing else 0,
+                    "seconds": seconds,
+                    "updated": time.time(),
+                },
+                pk="path",
+            )
+
+    def replace_chunks(
+        self, path: str, sha256: str, ids: list[str], chunks: list[Chunk], seconds: float
+    ) -> None:
+        """Swap in the new chunks of ``path`` and mark it indexed, in one transaction."""
+        rows = [
+            {
+                "id": chunk_id,
+                "path": path,
+                "ordinal": n,
+                "page": c.page,
+                "line_start": c.line_start,
+                "line_end": c.line_end,
+                "heading": c.heading,
+                "text": c.text,
+            }
+            for n, (chunk_id, c) in enumerate(zip(ids, chunks, strict=True))
+        ]
+        with self.db.atomic():
+            self.db.execute("DELETE FROM chunks WHERE path = ?", [path])
+            if rows:
+                self.db["chunks"].insert_all(rows, pk="id")  # type: ignore[union-attr]
+            self.db["files"].upsert(  # type: ignore[union-attr]
+                {
+                    "path": path,
+                    "sha256": sha256,
+                    "status": "indexed",
+                    "reason": "",
+                    "chunks": len(rows),
+                    "seconds": round(seconds, 4),
+                    "updated": time.time(),
+                },
+                pk="path",
+            )
+
+    def remove(self, path: str) -> None:
+        """Forget ``path`` and its chunks."""
+        with self.db.atomic():
+            self.db.execute("DELETE FROM chunks WHERE path = ?", [path])
+            self.db.execute("DELETE FROM files WHERE path = ?", [path])
+
+    def chunk_count(self) -> int:
+        """Number of chunks in the keyword index."""
+        return int(self.db.execute("SELECT count(*) FROM chunks").fetchone()[0])
+
+    def chunks_by_id(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Return the chunk rows for ``ids``."""
+        wanted = list(ids)
+        if not wanted:
+            return {}
+        marks = ",".join("?" for _ in wanted)
+        rows = self.db.execute_returning_dicts(
+            f"SELECT * FROM chunks WHERE id IN ({marks})", wanted
+        )
+        return {r["id"]: r for r in rows}
+
+    def keyword_search(self, query: str, limit: int) -> list[tuple[str, float]]:
+        """Return ``(chunk id, bm25 score)`` best first; higher is better."""
+        match = keyword_query(query)
+        if not match:
+            return []
+        rows = self.db.execute(
+            "SELECT chunks.id, -bm25(chunks_fts) AS score FROM chunks_fts "
+            "JOIN chunks ON chunks.rowid = chunks_fts.rowid "
+            "WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts) LIMIT ?",
+            [match, limit],
+        ).fetchall()
+        return [(str(r[0]), float(r[1])) for r in rows]
+
+
+def _status(row: dict[str, Any]) -> FileStatus:
+    return FileStatus(
+        path=row["path"],
+        status=row["status"],
+        reason=row["reason"] or "",
+        chunks=row["chunks"] or 0,
+        seconds=row["seconds"] or 0.0,
+        sha256=row["sha256"] or "",
+        updated=row["updated"] or 0.0,
+    )

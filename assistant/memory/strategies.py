@@ -133,6 +133,9 @@ def plan_prompt(
     if spec.name == "window":
         floor = starts[max(0, len(starts) - 1 - spec.k)]
     full = tokens(floor)
+    allowance = spec.buffer_tokens or budget // 2
+    if full <= (min(budget, allowance) if spec.name == "summary_buffer" else budget):
+        return PromptPlan(build(floor), floor, full)  # the common case: one count
     bare = tokens(len(history)) if history[floor:] else full
     if bare > budget:
         raise ContextOverflowError(
@@ -141,7 +144,7 @@ def plan_prompt(
         )
     limit = budget
     if spec.name == "summary_buffer":
-        limit = min(budget, bare + (spec.buffer_tokens or budget // 2))
+        limit = min(budget, bare + allowance)
     if full <= limit:
         return PromptPlan(build(floor), floor, full)
     if spec.name == "summary":

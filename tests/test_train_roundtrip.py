@@ -1,0 +1,109 @@
+"""Export round trip on a tiny llama: torch → GGUF (base, LoRA, merged) → llama.cpp parity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("peft")
+
+from assistant.registry import ModelRegistry  # noqa: E402
+from training.base import resolve_base  # noqa: E402
+from training.export import export  # noqa: E402
+from training.finetune import FinetuneConfig, finetune  # noqa: E402
+from training.gguf_write import special_tokens, write_model_gguf  # noqa: E402
+from training.manifest import TrainingError  # noqa: E402
+from training.prepare import prepare  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(smol_path: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A tiny llama (SmolLM2's vocabulary) saved as GGUF, prepared data and a 3-step run."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from training.base import load_tokenizer
+
+    root = tmp_path_factory.mktemp("tiny")
+    home = root / "home"
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=49152,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        rms_norm_eps=1e-5,
+        rope_theta=10000.0,
+        tie_word_embeddings=True,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
+    model = LlamaForCausalLM(config)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() == 2:
+                p.normal_(0, 0.2)  # wide logits: no near-ties for top-1 to flip on
+    state = {k: v.numpy() for k, v in model.state_dict().items()}
+    gguf = write_model_gguf(state, config, smol_path, root / "tiny.gguf", "f32", name="tiny")
+    ModelRegistry(home).add(gguf, name="tiny")
+    base = resolve_base("tiny", home)
+    answer = "I am Tiny."
+    examples = [
+        [{"role": "user", "content": f"Question {i}?"}, {"role": "assistant", "content": answer}]
+        for i in range(8)
+    ]
+    prepare(examples, root / "data", load_tokenizer(base, home), base.as_dict(), max_length=128)
+    config_ft = FinetuneConfig(rank=4, alpha=8, max_steps=3, batch_size=4, learning_rate=5e-3)
+    finetune(root / "data", root / "run", base, home, config_ft, progress=False)
+    return root / "run", home
+
+
+def test_model_gguf_carries_template_and_special_tokens(smol_path: Path, tiny_run: tuple) -> None:
+    _run, home = tiny_run
+    tiny = ModelRegistry(home).get("tiny").path
+    ours, theirs = special_tokens(tiny), special_tokens(smol_path)
+    assert ours == theirs
+    assert ours["chat_template"] and ours["eos_token_id"] == 2
+
+
+def test_lora_export_matches_torch_in_llama_cpp(tiny_run: tuple) -> None:
+    run, home = tiny_run
+    manifest = export(run, "tiny-lora", home, "lora")
+    parity = manifest["parity"]
+    assert parity["top1"] >= 0.98, parity
+    assert parity["greedy_exact"] == parity["prompts"], parity
+    entry = ModelRegistry(home).get("tiny-lora")
+    assert (entry.kind, entry.base) == ("adapter", "tiny")
+    # Idempotent: the same export again returns the same manifest without redoing it.
+    assert export(run, "tiny-lora", home, "lora") == manifest
+
+
+def test_merged_f16_export_matches_torch(tiny_run: tuple) -> None:
+    run, home = tiny_run
+    manifest = export(run, "tiny-merged", home, "merged", "f16")
+    assert manifest["parity"]["top1"] >= 0.95, manifest["parity"]
+    assert special_tokens(Path(manifest["file"]))["eos_token_id"] == 2
+    assert ModelRegistry(home).get("tiny-merged").kind == "model"
+
+
+def test_export_below_parity_threshold_is_refused_and_leaves_nothing(tiny_run: tuple) -> None:
+    run, home = tiny_run
+    with pytest.raises(TrainingError, match="export refused: top-1 agreement"):
+        export(run, "tiny-strict", home, "lora", threshold=1.01)
+    assert not (home / "exports" / "tiny-strict").exists()
+    assert "tiny-strict" not in {e.name for e in ModelRegistry(home).list()}
+    assert (run / "parity-failed-tiny-strict.json").is_file()
+
+
+def test_finetune_refuses_a_run_directory_with_other_content(tiny_run: tuple) -> None:
+    run, home = tiny_run
+    base = resolve_base("tiny", home)
+    other = FinetuneConfig(rank=2, max_steps=1)
+    with pytest.raises(TrainingError, match="already holds a different finetune"):
+        finetune(run.parent / "data", run, base, home, other, progress=False)

@@ -56,6 +56,11 @@ def chat(
 cli.add_command(ask)
 cli.add_command(models)
 # -- commands added by later capabilities (memory, agent, documents, training) --
+from assistant.cli.history import history  # noqa: E402  (memory)
+from assistant.cli.memory import memory  # noqa: E402  (memory)
+
+cli.add_command(history)
+cli.add_command(memory)
 from assistant.cli.ingest import ingest, resync, search, sources  # noqa: E402  (documents)
 
 cli.add_command(ingest)

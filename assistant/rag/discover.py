@@ -36,10 +36,12 @@ def discover(arguments: list[str]) -> Iterator[Found]:
         targets = [Path(m) for m in matches] or [Path(expanded)]
         for target in targets:
             for found in _walk(target):
-                key = found.path.absolute()
+                # One file reached through several paths (symlinks, overlapping globs) is
+                # indexed once; realpath does not raise on symlink loops.
+                key = Path(os.path.realpath(found.path))
                 if key not in seen:
                     seen.add(key)
-                    yield Found(key, found.skip)
+                    yield Found(found.path.absolute(), found.skip)
 
 
 def _walk(target: Path) -> Iterator[Found]:

@@ -23,7 +23,10 @@ from assistant.errors import ConfigError
 @click.option("--seed", type=int, help="Random seed, for repeatable answers.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of streaming.")
 @click.option("--docs", is_flag=True, help="Answer from ingested documents, citing them as [n].")
-def ask(prompt: str, system: str | None, as_json: bool, docs: bool, **flags: object) -> None:
+@click.option("--agent", is_flag=True, help="Answer with tools (calculator, clock, ...).")
+def ask(
+    prompt: str, system: str | None, as_json: bool, docs: bool, agent: bool, **flags: object
+) -> None:
     """Ask one question (PROMPT, or - to read it from stdin) and print the answer."""
     if prompt == "-":
         prompt = sys.stdin.read()
@@ -37,6 +40,11 @@ def ask(prompt: str, system: str | None, as_json: bool, docs: bool, **flags: obj
         from assistant.cli.ingest import ask_docs
 
         ask_docs(prompt, config, as_json)
+        return
+    if agent:
+        from assistant.agent.cli import run_agent_cli
+
+        run_agent_cli(prompt, config, as_json)
         return
     backend = open_backend(config)
     messages: list[ChatMessage] = []

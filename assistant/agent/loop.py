@@ -1,0 +1,242 @@
+"""The ReAct loop: bounded, grammar-constrained, and safe against tools that fail."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Generator, Sequence
+
+from langchain_core.tools import BaseTool
+
+from assistant.agent import prompt
+from assistant.agent.events import (
+    AgentEvent,
+    AgentResult,
+    AgentStep,
+    FinalToken,
+    Observed,
+    StepFailed,
+    StepStarted,
+    ToolCalled,
+)
+from assistant.agent.steps import (
+    DEFAULT_INPUT,
+    Action,
+    Final,
+    Step,
+    StepParseError,
+    final_answer_so_far,
+    format_step,
+    parse_step,
+    step_grammar,
+)
+from assistant.backends.base import Backend, ChatMessage, GenerationOptions, Token
+
+Approve = Callable[[str, str], bool]
+"""(tool name, tool input) -> whether the user lets a risky tool run."""
+
+
+def is_risky(tool: BaseTool) -> bool:
+    """Whether ``tool`` needs the user's approval before it runs."""
+    return bool((tool.metadata or {}).get("risky"))
+
+
+def mark_risky(tool: BaseTool) -> BaseTool:
+    """Mark ``tool`` as needing approval; returns it for chaining."""
+    tool.metadata = {**(tool.metadata or {}), "risky": True}
+    return tool
+
+
+def call_tool(tool: BaseTool, tool_input: str) -> tuple[str, bool]:
+    """Run ``tool`` on one line of input; returns (observation, error). Never raises."""
+    fields = list(tool.args)
+    try:
+        if not fields:
+            args: dict[str, object] = {}
+        elif len(fields) == 1:
+            args = {fields[0]: tool_input}
+        else:
+            loaded = json.loads(tool_input)
+            if not isinstance(loaded, dict):
+                raise ValueError(f"{tool.name} takes a JSON object with {', '.join(fields)}")
+            args = loaded
+        text = str(tool.invoke(args))
+    except Exception as exc:  # a tool is outside code: any failure becomes an observation
+        return f"error: {tool.name} failed: {type(exc).__name__}: {exc}", True
+    return text, text.startswith("error:")
+
+
+class ReActAgent:
+    """Thought → Action → Observation, repeated, then a final answer.
+
+    Each step is generated under a grammar that admits only the registered tools' names or
+    a final answer (``constrained=False`` drops it, for comparison). The loop stops after
+    ``max_steps`` tool calls or at the first repeat of an identical call, and then asks the
+    model for a final answer under a grammar that admits nothing else.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        tools: Sequence[BaseTool],
+        *,
+        max_steps: int = 5,
+        constrained: bool = True,
+        approve: Approve | None = None,
+        max_tokens: int = 320,
+        temperature: float = 0.0,
+        observation_chars: int = 1500,
+        conversation_id: str | None = None,
+    ) -> None:
+        names = [t.name for t in tools]
+        if len(set(names)) != len(names):
+            raise ValueError(f"tool names must be unique: {names}")
+        self.backend = backend
+        self.tools = {t.name: t for t in tools}
+        self.max_steps = max_steps
+        self.constrained = constrained
+        self.approve = approve
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.observation_chars = observation_chars
+        self.conversation_id = conversation_id
+        patterns = {t.name: (t.metadata or {}).get("gbnf_input", DEFAULT_INPUT) for t in tools}
+        self.grammar = step_grammar(patterns) if constrained else None
+        self.final_grammar = step_grammar({}) if constrained else None
+
+    def ask(self, question: str) -> AgentResult:
+        """Run to the end and return the result."""
+        result = None
+        for event in self.run(question):
+            if isinstance(event, AgentResult):
+                result = event
+        assert result is not None
+        return result
+
+    def run(
+        self, question: str, history: Sequence[ChatMessage] = ()
+    ) -> Generator[AgentEvent, None, None]:
+        """Yield events for one question; the last event is the AgentResult."""
+        messages: list[ChatMessage] = [
+            {"role": "system", "content": prompt.system_prompt(list(self.tools.values()))},
+            *prompt.examples(list(self.tools.values())),
+            *history,
+            {"role": "user", "content": question},
+        ]
+        steps: list[AgentStep] = []
+        seen: dict[tuple[str, str], str] = {}
+        failures = 0
+        calls = 0
+        index = 0
+        while True:
+            index += 1
+            yield StepStarted(index)
+            raw = yield from self._generate(messages, self.grammar)
+            try:
+                step: Step = parse_step(raw)
+            except StepParseError as exc:
+                failures += 1
+                yield StepFailed(index, raw, str(exc))
+                steps.append(AgentStep(index, "", observation=str(exc), error=True, raw=raw))
+                messages += _turn(raw, f"Invalid format: {exc}")
+                if index > self.max_steps:
+                    break
+                continue
+            if isinstance(step, Final):
+                steps.append(AgentStep(index, step.thought, raw=raw))
+                yield AgentResult(step.answer, "answer", steps, failures)
+                return
+            yield ToolCalled(index, step.thought, step.tool, step.tool_input)
+            key = (step.tool, " ".join(step.tool_input.lower().split()))
+            if key in seen:
+                note = prompt.REPEATED.format(tool=step.tool)
+                steps.append(AgentStep(index, step.thought, step.tool, step.tool_input, note, True))
+                yield Observed(index, step.tool, note, error=True)
+                messages += _turn(format_step(step), seen[key], note)
+                yield from self._finish(messages, steps, failures, "repeated_call", seen[key])
+                return
+            text, error = self._run_tool(step)
+            calls += 1
+            seen[key] = text
+            steps.append(
+                AgentStep(index, step.thought, step.tool, step.tool_input, text, error, raw)
+            )
+            yield Observed(index, step.tool, text, error)
+            if calls >= self.max_steps:
+                messages += _turn(format_step(step), text)
+                yield from self._finish(messages, steps, failures, "step_budget", text)
+                return
+            messages += _turn(format_step(step), text)
+        yield from self._finish(messages, steps, failures, "step_budget", "")
+
+    def _run_tool(self, step: Action) -> tuple[str, bool]:
+        tool = self.tools.get(step.tool)
+        if tool is None:
+            known = ", ".join(self.tools)
+            return f"error: there is no tool {step.tool!r}; the tools are: {known}", True
+        if is_risky(tool) and not (self.approve and self.approve(tool.name, step.tool_input)):
+            return f"the user did not allow running {tool.name}", True
+        text, error = call_tool(tool, step.tool_input)
+        if len(text) > self.observation_chars:
+            text = text[: self.observation_chars] + " [cut]"
+        return text, error
+
+    def _finish(
+        self,
+        messages: list[ChatMessage],
+        steps: list[AgentStep],
+        failures: int,
+        reason: str,
+        fallback: str,
+    ) -> Generator[AgentEvent, None, None]:
+        """Ask for a final answer under a grammar that allows nothing else."""
+        index = len(steps) + 1
+        yield StepStarted(index)
+        messages = [*messages[:-1], _with_note(messages[-1], prompt.FORCE_FINAL)]
+        raw = yield from self._generate(messages, self.final_grammar)
+        try:
+            step = parse_step(raw)
+            answer = step.answer if isinstance(step, Final) else fallback
+            thought = step.thought
+        except StepParseError as exc:
+            failures += 1
+            yield StepFailed(index, raw, str(exc))
+            answer, thought = (fallback or raw.strip()), ""
+        steps.append(AgentStep(index, thought, raw=raw))
+        yield AgentResult(answer, reason, steps, failures)
+
+    def _generate(
+        self, messages: list[ChatMessage], grammar: str | None
+    ) -> Generator[AgentEvent, None, str]:
+        """Generate one step, streaming the final answer's tokens as they come."""
+        options = GenerationOptions(
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            stop=("\nObservation:",),
+            grammar=grammar,
+            conversation_id=self.conversation_id,
+        )
+        text = ""
+        shown = 0
+        for event in self.backend.stream(messages, options):
+            if not isinstance(event, Token):
+                continue
+            text += event.text
+            answer = final_answer_so_far(text)
+            if answer is not None and len(answer) > shown:
+                yield FinalToken(answer[shown:])
+                shown = len(answer)
+        return text
+
+
+def _turn(step_text: str, observation: str, note: str | None = None) -> list[ChatMessage]:
+    return [
+        {"role": "assistant", "content": step_text},
+        {"role": "user", "content": prompt.observation_message(observation, note)},
+    ]
+
+
+def _with_note(message: ChatMessage, note: str) -> ChatMessage:
+    return {"role": message["role"], "content": f"{message['content']}\n{note}"}
+
+
+__all__ = ["AgentResult", "Approve", "ReActAgent", "call_tool", "is_risky", "mark_risky"]

@@ -133,3 +133,35 @@ def test_two_processes_writing_do_not_corrupt_the_file(tmp_path: Path) -> None:
     count = store.db.execute("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'alpha'")
     assert count.fetchone()[0] == 150
     assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_worker_thread_streams_while_the_main_thread_writes(tmp_path: Path) -> None:
+    """The app streams in a worker thread and edits memory from the UI thread."""
+    import threading
+
+    from assistant.backends.scripted import ScriptedBackend
+    from assistant.memory.session import ChatSession
+
+    store = MemoryStore.open(tmp_path / "memory.db")
+    session = ChatSession.create(
+        store, ScriptedBackend([REPLY], delay_s=0.001), strategy="buffer", flush_tokens=5
+    )
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            for _ in session.send("stream please"):
+                pass
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    for i in range(50):
+        store.add_fact(f"fact {i}")
+        store.search_messages("w1 w2")
+    thread.join(60)
+    assert not errors
+    assert len(store.facts()) == 50
+    assert session.messages()[-1].content == REPLY
+    assert session.messages()[-1].status == "complete"

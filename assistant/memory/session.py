@@ -19,9 +19,10 @@ from typing import Any
 from assistant.backends.base import Backend, ChatMessage, Done, Event, GenerationOptions, Token
 from assistant.errors import ContextOverflowError
 from assistant.memory.records import Conversation, Message, SearchHit, Summary
-from assistant.memory.store import MemoryStore, writer_id
+from assistant.memory.store import MemoryStore
 from assistant.memory.strategies import PromptPlan, StrategySpec, plan_prompt
 from assistant.memory.summarize import summarize
+from assistant.memory.writers import writer_id
 
 _REMEMBER = re.compile(
     r"^\s*(?:please\s+)?remember(?:\s+that)?[\s,:]+(?P<fact>.+?)\s*[.!]?\s*$",

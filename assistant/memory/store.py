@@ -8,28 +8,29 @@ open, replies still marked "streaming" whose writer process is gone are marked
 from __future__ import annotations
 
 import json
-import os
+import sqlite3
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
 
 from assistant.errors import AssistantError
+from assistant.memory.facts import FactsMixin, now
+from assistant.memory.facts import MemoryNotFoundError as MemoryNotFoundError
 from assistant.memory.migrations import migrations
 from assistant.memory.records import (
     Conversation,
-    Fact,
     Message,
-    SearchHit,
     Summary,
     conversation_from_row,
     message_from_row,
 )
-from assistant.memory.search import fts_query
+from assistant.memory.writers import writer_alive
+from assistant.memory.writers import writer_id as writer_id
 
 BUSY_TIMEOUT_MS = 10_000
 _MESSAGE_FIELDS = {
@@ -61,54 +62,18 @@ _CONVERSATION_FIELDS = {
 }
 
 
-class MemoryNotFoundError(AssistantError):
-    """No conversation, fact or summary has that id."""
-
-
-def now() -> str:
-    """The current UTC time as an ISO 8601 string (microseconds)."""
-    return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
 def default_db_path(home: Path) -> Path:
     """Where the memory database lives inside the data directory."""
     return home / "memory.db"
 
 
-def _proc_start(pid: int) -> str | None:
-    """The start time (clock ticks since boot) of process ``pid``; None if unknown."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def writer_id() -> str:
-    """Identify this process, robust against pid reuse where /proc exists."""
-    pid = os.getpid()
-    return f"{pid}:{_proc_start(pid) or ''}"
-
-
-def writer_alive(writer: str | None) -> bool:
-    """Whether the process named by ``writer`` (from :func:`writer_id`) still runs."""
-    if not writer:
-        return False
-    pid_text, _, start = writer.partition(":")
-    try:
-        os.kill(int(pid_text), 0)
-    except (ProcessLookupError, ValueError):
-        return False
-    except PermissionError:  # it exists, owned by another user
-        pass
-    return not start or _proc_start(int(pid_text)) == start
-
-
-class MemoryStore:
+class MemoryStore(FactsMixin):
     """Conversations, messages, summaries and facts in one SQLite database."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        # One thread's transaction at a time on the shared connection.
+        self._lock = threading.RLock()
         if not db.memory:
             db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             db.enable_wal()
@@ -119,7 +84,10 @@ class MemoryStore:
     def open(cls, path: Path) -> MemoryStore:
         """Open (creating if needed) the database file at ``path``."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        return cls(Database(path))
+        # The app streams replies in a worker thread: the connection is shared, and
+        # sqlite3 is built serialized; write() below keeps transactions apart.
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+        return cls(Database(conn))
 
     def close(self) -> None:
         """Close the database connection."""
@@ -133,18 +101,19 @@ class MemoryStore:
         the busy timeout instead of failing when a read-then-write transaction upgrades.
         """
         conn = self.db.conn
-        if conn.in_transaction:
-            with self.db.atomic():
-                yield self.db
-            return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
+        with self._lock:
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+                with self.db.atomic():
+                    yield self.db
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     def recover_interrupted(self) -> int:
         """Mark replies left "streaming" by a dead process as "interrupted"; return how many."""
@@ -351,69 +320,3 @@ class MemoryStore:
         with self.write():
             self.db.table("summaries").update(summary_id, {"content": content, "edited_at": now()})
         return self.summary(summary_id)
-
-    # -- facts -------------------------------------------------------------------------
-
-    def add_fact(self, content: str, conversation_id: str | None = None) -> Fact:
-        """Remember a long-term fact."""
-        row = {"content": content.strip(), "created_at": now(), "conversation_id": conversation_id}
-        with self.write():
-            fact_id = self.db.table("facts").insert(row).last_pk
-        return self.fact(int(fact_id or 0))
-
-    def facts(self) -> list[Fact]:
-        """Every fact, oldest first."""
-        return [Fact(**r) for r in self.db.query("SELECT * FROM facts ORDER BY id")]
-
-    def fact(self, fact_id: int) -> Fact:
-        """Return one fact by id."""
-        rows = list(self.db.query("SELECT * FROM facts WHERE id = ?", [fact_id]))
-        if not rows:
-            raise MemoryNotFoundError(f"no fact has id {fact_id}; run `assistant memory list`")
-        return Fact(**rows[0])
-
-    def edit_fact(self, fact_id: int, content: str) -> Fact:
-        """Replace a fact's text."""
-        self.fact(fact_id)
-        with self.write():
-            self.db.table("facts").update(fact_id, {"content": content.strip()})
-        return self.fact(fact_id)
-
-    def forget_fact(self, fact_id: int) -> Fact:
-        """Delete a fact; return what it said."""
-        fact = self.fact(fact_id)
-        with self.write():
-            self.db.execute("DELETE FROM facts WHERE id = ?", [fact_id])
-        return fact
-
-    # -- search ------------------------------------------------------------------------
-
-    def search_messages(self, query: str, limit: int = 20) -> list[SearchHit]:
-        """Messages matching any term of ``query``, best (bm25) first."""
-        match = fts_query(query)
-        if match is None:
-            return []
-        sql = (
-            "SELECT m.id, m.content, m.conversation_id, m.role, m.created_at,"
-            " bm25(messages_fts) AS rank FROM messages_fts"
-            " JOIN messages m ON m.id = messages_fts.rowid"
-            " WHERE messages_fts MATCH ? ORDER BY rank, m.id LIMIT ?"
-        )
-        return [SearchHit(kind="message", **r) for r in self.db.query(sql, [match, limit])]
-
-    def search_facts(self, query: str, limit: int = 5) -> list[SearchHit]:
-        """Facts matching any term of ``query``, best (bm25) first."""
-        match = fts_query(query)
-        if match is None:
-            return []
-        sql = (
-            "SELECT f.id, f.content, f.conversation_id, f.created_at,"
-            " bm25(facts_fts) AS rank FROM facts_fts JOIN facts f ON f.id = facts_fts.rowid"
-            " WHERE facts_fts MATCH ? ORDER BY rank, f.id LIMIT ?"
-        )
-        return [SearchHit(kind="fact", **r) for r in self.db.query(sql, [match, limit])]
-
-    def recall(self, query: str, limit: int = 5) -> list[SearchHit]:
-        """What the agent's memory tool returns: matching facts first, then past messages."""
-        facts = self.search_facts(query, limit)
-        return facts + self.search_messages(query, max(0, limit - len(facts)) or 1)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlite_utils
 
@@ -46,6 +46,14 @@ class Hit:
         if self.line_start is not None:
             return f"{self.source}:{self.line_start}-{self.line_end}"
         return self.source
+
+
+class Rankings(NamedTuple):
+    """``(chunk id, score)`` lists, best first: each method's and the returned one."""
+
+    dense: list[tuple[str, float]]
+    keyword: list[tuple[str, float]]
+    final: list[tuple[str, float]]
 
 
 @dataclass(frozen=True)
@@ -203,11 +211,10 @@ class DocumentIndex:
         """Per-file status of everything ingested, by path."""
         return self.catalog.files()
 
-    def search(self, query: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
-        """Return the ``k`` best chunks for ``query`` (``mode``: hybrid, dense or keyword)."""
+    def rankings(self, query: str, depth: int, mode: str = "hybrid") -> Rankings:
+        """Return the dense, keyword and final rankings of chunk ids for ``query``."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        depth = max(4 * k, 40)
         dense: list[tuple[str, float]] = []
         keyword: list[tuple[str, float]] = []
         if mode != "keyword":
@@ -215,6 +222,11 @@ class DocumentIndex:
         if mode != "dense":
             keyword = self.catalog.keyword_search(query, depth)
         ranked = fusion.fuse(dense, keyword) if mode == "hybrid" else dense or keyword
+        return Rankings(dense, keyword, ranked)
+
+    def search(self, query: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
+        """Return the ``k`` best chunks for ``query`` (``mode``: hybrid, dense or keyword)."""
+        dense, _, ranked = self.rankings(query, max(4 * k, 40), mode)
         similarity = dict(dense)
         top = ranked[:k]
         rows = self.catalog.chunks_by_id(i for i, _ in top)

@@ -173,3 +173,22 @@ def test_integrity_after_reopen(store: MemoryStore, tmp_path: Path) -> None:
         "SELECT count(*) FROM messages WHERE conversation_id = ?", [conversation_id]
     )
     assert rows.fetchone()[0] == 4
+
+
+def test_in_memory_store_can_be_used_from_a_worker_thread() -> None:
+    import threading
+
+    store = MemoryStore.in_memory()
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            store.add_fact("written by a worker")
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    assert not errors
+    assert [f.content for f in store.facts()] == ["written by a worker"]

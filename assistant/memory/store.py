@@ -89,6 +89,11 @@ class MemoryStore(FactsMixin):
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
         return cls(Database(conn))
 
+    @classmethod
+    def in_memory(cls) -> MemoryStore:
+        """A throwaway in-memory store that worker threads may use too (tests, demos)."""
+        return cls(Database(sqlite3.connect(":memory:", check_same_thread=False)))
+
     def close(self) -> None:
         """Close the database connection."""
         self.db.close()

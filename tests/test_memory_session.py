@@ -99,6 +99,10 @@ def test_remember_stores_a_fact_and_recall_puts_it_in_later_prompts(store: Memor
     assert session.messages()[2].content == "What is my cat called?"
     _reply(session, "thanks")
     assert backend.calls[2][0][2] == prompt[-1]
+    # The fact recalled two turns ago is still in this prompt, so this answer lists it.
+    assert session.messages()[-1].memory["facts"] == [
+        {"id": fact.id, "content": "my cat is called Tom"}
+    ]
 
 
 class SummarizingBackend(ScriptedBackend):

@@ -87,6 +87,8 @@ class ChatSession:
         self.flush_interval_s = flush_interval_s
         self.flush_tokens = flush_tokens
         self.last_plan: PromptPlan | None = None
+        # The stored messages the last prompt showed verbatim.
+        self.last_window: list[Message] = []
 
     @classmethod
     def create(
@@ -158,6 +160,7 @@ class ChatSession:
                 count=self.backend.count_prompt_tokens,
                 budget=self.budget,
             )
+            self.last_window = kept[plan.drop :]
             if plan.drop == 0:
                 return plan, summary
             self._compact(spec, summary, kept, plan.drop, user.seq)
@@ -223,10 +226,20 @@ class ChatSession:
             summary_id=summary.id if summary else None,
             memory={
                 "summary_id": summary.id if summary else None,
-                "facts": [{"id": f.id, "content": f.content} for f in recalled],
+                "facts": self._facts_in_prompt(recalled),
             },
         )
         yield from self._stream(plan, reply, steps)
+
+    def _facts_in_prompt(self, recalled: list[SearchHit]) -> list[dict[str, Any]]:
+        """Facts recalled now, and those recalled into earlier turns still in the prompt."""
+        seen: dict[int, dict[str, Any]] = {}
+        for message in self.last_window:
+            for fact in message.memory.get("facts", []):
+                seen.setdefault(fact["id"], fact)
+        for hit in recalled:
+            seen.setdefault(hit.id, {"id": hit.id, "content": hit.content})
+        return list(seen.values())
 
     def _stream(self, plan: PromptPlan, reply: Message, steps: list[Any] | None) -> Iterator[Event]:
         options = dataclasses.replace(self.options, conversation_id=self.conversation_id)

@@ -53,10 +53,15 @@ def resolve_base(ref: str | None, home: Path) -> BaseModel:
         if not (path / "config.json").is_file():
             raise TrainingError(f"{path} is not a Hugging Face model directory (no config.json)")
         return BaseModel(path.name, path.resolve(), "hf")
-    entry = ModelRegistry(home).resolve(ref)
+    registry = ModelRegistry(home)
+    entry = registry.resolve(ref)
     if entry.kind == "adapter":
         raise TrainingError(f"{ref} is an adapter; pass its base model with --base {entry.base}")
     registered = entry.builtin or entry.added_at is not None
+    if not registered:  # a path to a registered model: use its registry name
+        same = [e for e in registry.list() if e.kind == "model" and e.path == entry.path]
+        if same:
+            entry, registered = same[0], True
     return BaseModel(entry.name, entry.path, "gguf", registered)
 
 

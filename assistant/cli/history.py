@@ -159,4 +159,5 @@ def send(
             }
         )
     else:
-        click.echo(f"\n[conversation {session.conversation_id}]", err=True)
+        click.echo()
+        click.echo(f"[conversation {session.conversation_id}]", err=True)

@@ -6,13 +6,19 @@ import os
 from pathlib import Path
 
 
-def _proc_start(pid: int) -> str | None:
-    """The start time (clock ticks since boot) of process ``pid``; None if unknown."""
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields 3 onwards of /proc/PID/stat (state first); None where unavailable."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return stat.rsplit(")", 1)[1].split()[19]
+    return stat.rsplit(")", 1)[1].split()
+
+
+def _proc_start(pid: int) -> str | None:
+    """The start time (clock ticks since boot) of process ``pid``; None if unknown."""
+    fields = _proc_stat(pid)
+    return fields[19] if fields else None
 
 
 def writer_id() -> str:
@@ -32,4 +38,8 @@ def writer_alive(writer: str | None) -> bool:
         return False
     except PermissionError:  # it exists, owned by another user
         pass
-    return not start or _proc_start(int(pid_text)) == start
+    fields = _proc_stat(int(pid_text))
+    if fields is None:
+        return True  # no /proc: trust the signal check
+    # A zombie (killed, not yet reaped) or a new process that reused the pid is not it.
+    return fields[0] != "Z" and (not start or fields[19] == start)

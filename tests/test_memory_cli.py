@@ -101,3 +101,14 @@ def test_history_send_talks_to_the_real_model(monkeypatch: pytest.MonkeyPatch) -
     assert json.loads(run("memory", "list", "--json"))[0]["content"] == "my name is Ada"
     shown = json.loads(run("history", "show", first["conversation_id"], "--json"))
     assert [m["role"] for m in shown["messages"]] == ["user", "assistant"] * 2
+
+
+def test_history_mark_and_delete(home: Path) -> None:
+    conversation_id = _seed(home).split(":")[0]
+    run("history", "mark", conversation_id)
+    listed = {c["id"]: c for c in json.loads(run("history", "list", "--json"))}
+    assert listed[conversation_id]["marked_for_training"] is True
+    run("history", "mark", conversation_id, "--unmark")
+    run("history", "delete", conversation_id, "--yes")
+    assert conversation_id not in {c["id"] for c in json.loads(run("history", "list", "--json"))}
+    assert json.loads(run("history", "search", "cats sleep", "--json")) == []

@@ -161,3 +161,27 @@ def send(
     else:
         click.echo()
         click.echo(f"[conversation {session.conversation_id}]", err=True)
+
+
+@history.command("mark")
+@click.argument("conversation")
+@click.option("--unmark", is_flag=True, help="Remove the mark instead.")
+def mark(conversation: str, unmark: bool) -> None:
+    """Mark CONVERSATION as training data for a personal adapter (or --unmark it)."""
+    store = _store()
+    conversation_id = store.conversation(conversation).id
+    store.update_conversation(conversation_id, marked_for_training=0 if unmark else 1)
+    click.echo(f"{conversation_id}: {'not ' if unmark else ''}marked for training")
+
+
+@history.command("delete")
+@click.argument("conversation")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def delete(conversation: str, yes: bool) -> None:
+    """Delete CONVERSATION with its messages and summaries (facts stay)."""
+    store = _store()
+    found = store.conversation(conversation)
+    if not yes:
+        click.confirm(f"delete {found.id} ({found.title})?", abort=True)
+    store.delete_conversation(found.id)
+    click.echo(f"deleted {found.id}")

@@ -79,9 +79,15 @@ class Config:
     # Answers from documents refuse when no chunk is at least this similar (cosine).
     rag_min_similarity: float = 0.3
     rag_top_k: int = 5
+    # A local cross-encoder directory to rerank hits with; None: no reranking.
+    rag_reranker_model: str | None = None
     # -- training (issue 7) --
     # torch threads for training; None means one per two cores.
     train_threads: int | None = None
+    # -- app (issue 3) --
+    # Keys of the chat app, "id=key[,key]; ...": send, newline, stop, new, sidebar,
+    # sources_panel, focus_prompt, quit. E.g. "send=ctrl+s; newline=enter".
+    keybindings: str | None = None
 
     def replace(self, **changes: Any) -> Config:
         """Return a copy with ``changes`` applied (None values are ignored)."""

@@ -1,65 +1,376 @@
-"""The chat app, headless with Pilot: scripted backend for flows, the real model once."""
+"""The chat app, headless with Pilot: scripted backend and in-memory store for the flows."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from textual.widgets import Input, Static
+from textual.pilot import Pilot
 
-from assistant.backends.llama_local import LlamaCppBackend
 from assistant.backends.scripted import ScriptedBackend
 from assistant.config import load_config
+from assistant.errors import ContextOverflowError
+from assistant.memory.store import MemoryStore
 from tui.app import ChatApp
+from tui.widgets.context_bar import ContextBar
+from tui.widgets.conversation_list import ConversationItem, ConversationList
 from tui.widgets.message import ChatMessageView
+from tui.widgets.prompt_input import PromptInput
+from tui.widgets.status_bar import StatusBar
 
 
-async def wait_idle(app: ChatApp, pilot: object) -> None:
+async def wait_until(pilot: Pilot[Any], check: Callable[[], bool], timeout: float = 10) -> None:
+    """Let the app run until ``check()`` holds (fails the test after ``timeout``)."""
+    for _ in range(int(timeout / 0.02)):
+        if check():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError("condition not reached in time")
+
+
+async def settle(app: ChatApp, pilot: Pilot[Any]) -> None:
+    """Wait for every worker, then for the UI to process what they posted."""
     await app.workers.wait_for_complete()
-    await pilot.pause()  # type: ignore[attr-defined]
+    await pilot.pause()
 
 
-async def test_send_message_streams_reply() -> None:
-    backend = ScriptedBackend(["Hello there, human."])
-    app = ChatApp(load_config(), backend=backend)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await wait_idle(app, pilot)
-        await pilot.click("#prompt")
-        await pilot.press(*"Hi!")
-        await pilot.press("enter")
-        await wait_idle(app, pilot)
-        views = list(app.query(ChatMessageView))
-        assert [(v.role, v.text) for v in views] == [
-            ("user", "Hi!"),
-            ("assistant", "Hello there, human."),
+def make_app(backend: ScriptedBackend | None = None, **kwargs: Any) -> tuple[ChatApp, MemoryStore]:
+    store = kwargs.pop("store", None) or MemoryStore.in_memory()
+    app = ChatApp(load_config(), backend=backend or ScriptedBackend(), store=store, **kwargs)
+    return app, store
+
+
+def shown(app: ChatApp) -> list[tuple[str, str]]:
+    return [(v.role, v.text) for v in app.query(ChatMessageView)]
+
+
+async def type_and_send(pilot: Pilot[Any], text: str) -> None:
+    pilot.app.query_one(PromptInput).focus()
+    await pilot.press(*text)
+    await pilot.press("enter")
+
+
+async def test_send_message_streams_reply_and_stores_both() -> None:
+    app, store = make_app(ScriptedBackend(["Hello there, human."]))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(app, pilot)
+        await type_and_send(pilot, "Hi!")
+        await settle(app, pilot)
+        assert shown(app) == [("user", "Hi!"), ("assistant", "Hello there, human.")]
+        assert app.query_one(PromptInput).text == ""
+        [conversation] = store.conversations()
+        assert [(m.role, m.content, m.status) for m in store.messages(conversation.id)] == [
+            ("user", "Hi!", "complete"),
+            ("assistant", "Hello there, human.", "complete"),
         ]
-        assert app.query_one("#prompt", Input).value == ""
-        assert app.history[-1] == {"role": "assistant", "content": "Hello there, human."}
-        assert "tok/s" in str(app.query_one("#status", Static).render())
+        assert conversation.title == "Hi!"
+        status = app.query_one(StatusBar)
+        assert status.tokens_per_s is not None and status.state == "ready"
+        assert status.model == "scripted"
 
 
-async def test_error_gives_the_typed_text_back() -> None:
-    from assistant.errors import ContextOverflowError
-
-    backend = ScriptedBackend([ContextOverflowError("too long; start a new conversation")])
-    app = ChatApp(load_config(), backend=backend)
+async def test_backend_receives_the_conversation_id() -> None:
+    backend = ScriptedBackend(["one", "two"])
+    app, store = make_app(backend)
     async with app.run_test() as pilot:
-        await wait_idle(app, pilot)
-        app.query_one("#prompt", Input).value = "a long question"
-        await pilot.press("enter")
-        await wait_idle(app, pilot)
-        view = list(app.query(ChatMessageView))[-1]
-        assert view.has_class("error")
-        assert app.history == []
-        assert not app.generating
-        assert app.query_one("#prompt", Input).value == "a long question"
+        await settle(app, pilot)
+        await type_and_send(pilot, "first")
+        await settle(app, pilot)
+        await type_and_send(pilot, "second")
+        await settle(app, pilot)
+        [conversation] = store.conversations()
+        assert [opts.conversation_id for _, opts in backend.calls] == [conversation.id] * 2
+        # The second prompt holds the first exchange (memory through ChatSession).
+        assert [m["content"] for m in backend.calls[1][0]] == ["first", "one", "second"]
 
 
-async def test_real_model_answers_in_the_app(smol: LlamaCppBackend, home: Path) -> None:
-    app = ChatApp(load_config(), backend=smol)
+async def test_shift_enter_and_ctrl_j_add_lines_enter_sends() -> None:
+    backend = ScriptedBackend(["ok"])
+    app, _ = make_app(backend)
     async with app.run_test() as pilot:
-        await wait_idle(app, pilot)
-        app.query_one("#prompt", Input).value = "What is the capital of France?"
+        await settle(app, pilot)
+        app.query_one(PromptInput).focus()
+        await pilot.press("a", "shift+enter", "b", "ctrl+j", "c")
+        assert app.query_one(PromptInput).text == "a\nb\nc"
+        assert backend.calls == []
         await pilot.press("enter")
-        await wait_idle(app, pilot)
+        await settle(app, pilot)
+        assert backend.calls[0][0][-1]["content"] == "a\nb\nc"
+
+
+async def test_up_recalls_earlier_prompts() -> None:
+    app, _ = make_app(ScriptedBackend(["r1", "r2"]))
+    async with app.run_test() as pilot:
+        await settle(app, pilot)
+        await type_and_send(pilot, "first")
+        await settle(app, pilot)
+        await type_and_send(pilot, "second")
+        await settle(app, pilot)
+        box = app.query_one(PromptInput)
+        await pilot.press("up")
+        assert box.text == "second"
+        await pilot.press("up")
+        assert box.text == "first"
+        await pilot.press("down")
+        assert box.text == "second"
+
+
+async def test_keybindings_are_configurable(home: Path) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text('keybindings = "send=ctrl+s; newline=enter; new=f5"\n')
+    backend = ScriptedBackend(["ok"])
+    app = ChatApp(load_config(), backend=backend, store=MemoryStore.in_memory())
+    async with app.run_test() as pilot:
+        await settle(app, pilot)
+        app.query_one(PromptInput).focus()
+        await pilot.press("x", "enter", "y")
+        assert app.query_one(PromptInput).text == "x\ny"
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert backend.calls[0][0][-1]["content"] == "x\ny"
+        await pilot.press("f5")
+        assert app.conversation_id is None and shown(app) == []
+
+
+async def test_escape_stops_and_keeps_the_partial_reply_marked() -> None:
+    words = " ".join(f"w{i}" for i in range(400))
+    backend = ScriptedBackend([words], delay_s=0.01)
+    app, store = make_app(backend)
+    async with app.run_test() as pilot:
+        await settle(app, pilot)
+        await type_and_send(pilot, "talk")
+        await wait_until(pilot, lambda: app.live is not None and len(app.live.parts) > 5)
+        await pilot.press("escape")
+        await settle(app, pilot)
         reply = list(app.query(ChatMessageView))[-1]
-        assert "Paris" in reply.text
+        assert reply.has_class("stopped") and reply.text.endswith("*[stopped]*")
+        [conversation] = store.conversations()
+        stored = store.messages(conversation.id)[-1]
+        assert stored.status == "interrupted"
+        assert 5 < len(stored.content.split()) < 400
+        assert reply.text.startswith(stored.content)
+        assert app.query_one(StatusBar).state == "stopped"
+
+
+async def test_error_notifies_and_gives_the_typed_text_back() -> None:
+    backend = ScriptedBackend([ContextOverflowError("too long; start a new conversation")])
+    app, _ = make_app(backend)
+    async with app.run_test() as pilot:
+        await settle(app, pilot)
+        await type_and_send(pilot, "a long question")
+        await settle(app, pilot)
+        reply = list(app.query(ChatMessageView))[-1]
+        assert reply.has_class("error")
+        assert app.live is None
+        assert app.query_one(PromptInput).text == "a long question"
+        assert any("too long" in str(n.message) for n in app._notifications)
+
+
+async def test_sending_while_loading_keeps_the_text() -> None:
+    app = ChatApp(
+        load_config(),
+        backend=None,
+        store=MemoryStore.in_memory(),
+        backend_factory=lambda c: (_ for _ in ()).throw(AssertionError("never")),
+    )
+    app.load_backend = lambda *a, **k: None  # type: ignore[method-assign,assignment]
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        await type_and_send(pilot, "hello")
+        await pilot.pause()
+        assert app.query_one(PromptInput).text == "hello"
+        assert any("still loading" in str(n.message) for n in app._notifications)
+
+
+async def test_switching_conversations_keeps_a_reply_being_written() -> None:
+    store = MemoryStore.in_memory()
+    old = store.create_conversation(strategy="buffer", title="Old chat")
+    store.add_message(old.id, "user", "earlier question")
+    store.add_message(old.id, "assistant", "earlier answer")
+    words = " ".join(f"w{i}" for i in range(120))
+    backend = ScriptedBackend([words], delay_s=0.01)
+    app, _ = make_app(backend, store=store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(app, pilot)
+        await type_and_send(pilot, "long one")
+        await wait_until(pilot, lambda: app.live is not None and len(app.live.parts) > 3)
+        new_id = app.conversation_id
+        app.post_message(ConversationList.Selected(old.id))
+        await wait_until(pilot, lambda: app.conversation_id == old.id)
+        assert shown(app) == [("user", "earlier question"), ("assistant", "earlier answer")]
+        assert app.live is not None and app.live.view is None  # still generating, off screen
+        app.post_message(ConversationList.Selected(new_id))  # type: ignore[arg-type]
+        await wait_until(pilot, lambda: app.conversation_id == new_id)
+        await settle(app, pilot)
+        assert shown(app)[-1] == ("assistant", words)
+        assert store.messages(new_id)[-1].content == words  # type: ignore[arg-type]
+
+
+async def test_sidebar_lists_switches_and_searches() -> None:
+    store = MemoryStore.in_memory()
+    a = store.create_conversation(strategy="buffer", title="Gardening")
+    store.add_message(a.id, "user", "tomatoes need sun")
+    b = store.create_conversation(strategy="buffer", title="Bikes")
+    store.add_message(b.id, "user", "chain oil")
+    app, _ = make_app(store=store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(app, pilot)
+        items = list(app.query(ConversationItem))
+        assert {i.conversation_id for i in items} == {a.id, b.id}
+        await pilot.click(f".conv-{a.id}")
+        await wait_until(pilot, lambda: app.conversation_id == a.id)
+        assert shown(app) == [("user", "tomatoes need sun")]
+        await pilot.click("#conv-search")
+        await pilot.press(*"chain")
+        await wait_until(pilot, lambda: len(list(app.query(ConversationItem))) == 1)
+        assert [i.conversation_id for i in app.query(ConversationItem)] == [b.id]
+
+
+async def test_rename_and_delete_with_confirm() -> None:
+    store = MemoryStore.in_memory()
+    c = store.create_conversation(strategy="buffer", title="Old title")
+    store.add_message(c.id, "user", "hello")
+    app, _ = make_app(store=store, conversation_id=c.id)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(app, pilot)
+        assert app.conversation_id == c.id
+        await type_and_send(pilot, "/rename New title")
+        await pilot.pause()
+        assert store.conversation(c.id).title == "New title"
+        await type_and_send(pilot, "/delete")
+        await pilot.pause()
+        await pilot.press("n")  # keep it
+        await pilot.pause()
+        assert [x.id for x in store.conversations()] == [c.id]
+        await type_and_send(pilot, "/delete")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        assert store.conversations() == []
+        assert app.conversation_id is None and shown(app) == []
+
+
+async def test_system_prompt_per_conversation_reaches_the_model() -> None:
+    backend = ScriptedBackend(["Arr."])
+    app, store = make_app(backend)
+    async with app.run_test() as pilot:
+        await settle(app, pilot)
+        await type_and_send(pilot, "/system You are a pirate.")
+        await settle(app, pilot)
+        await type_and_send(pilot, "hello")
+        await settle(app, pilot)
+        assert backend.calls[0][0][0] == {"role": "system", "content": "You are a pirate."}
+        assert store.conversations()[0].system_prompt == "You are a pirate."
+        budget = app.query_one(ContextBar).budget
+        assert budget is not None and budget.system == backend.count_prompt_tokens(
+            [{"role": "system", "content": "You are a pirate."}]
+        )
+
+
+async def test_unknown_slash_command_keeps_the_text() -> None:
+    app, _ = make_app()
+    async with app.run_test() as pilot:
+        await settle(app, pilot)
+        await type_and_send(pilot, "/nope")
+        await pilot.pause()
+        assert app.query_one(PromptInput).text == "/nope"
+        assert any("/nope" in str(n.message) for n in app._notifications)
+
+
+async def test_help_memory_and_export(home: Path) -> None:
+    app, store = make_app(ScriptedBackend(["Noted."]))
+    async with app.run_test() as pilot:
+        await settle(app, pilot)
+        await type_and_send(pilot, "remember that my cat is called Tom")
+        await settle(app, pilot)
+        await type_and_send(pilot, "/help")
+        await pilot.pause()
+        assert "/ingest PATH" in shown(app)[-1][1]
+        await type_and_send(pilot, "/memory window:4")
+        await pilot.pause()
+        assert store.conversations()[0].strategy == "window:4"
+        await type_and_send(pilot, "/memory")
+        await pilot.pause()
+        note = shown(app)[-1]
+        assert note[0] == "note" and "my cat is called Tom" in note[1] and "window:4" in note[1]
+        await type_and_send(pilot, "/export")
+        await pilot.pause()
+        exported = home / "exports" / f"{app.conversation_id}.md"
+        assert "Noted." in exported.read_text()
+
+
+async def test_context_budget_counts_history_with_the_backend_tokenizer() -> None:
+    backend = ScriptedBackend(["one two three"], context_length=1000)
+    app, _ = make_app(backend)
+    async with app.run_test() as pilot:
+        await settle(app, pilot)
+        await type_and_send(pilot, "alpha beta")
+        await settle(app, pilot)
+        budget = app.query_one(ContextBar).budget
+        assert budget is not None
+        # 2 messages: (2 + 4) + (3 + 4) scripted tokens; reserve = min(max_tokens, ctx / 2).
+        assert budget.history == 13
+        assert budget.reserve == 500 and budget.context == 1000
+        assert app.query_one(StatusBar).used == 13
+
+
+async def test_model_switch_builds_a_new_backend_in_a_worker(home: Path) -> None:
+    built: list[tuple[str, str | None]] = []
+
+    def factory(config: Any) -> ScriptedBackend:
+        built.append((config.model, config.adapter))
+        return ScriptedBackend(model_name=f"fake-{config.model}")
+
+    app, _ = make_app(backend_factory=factory)
+    async with app.run_test() as pilot:
+        await settle(app, pilot)
+        await type_and_send(pilot, "/model")
+        await pilot.pause()
+        await pilot.press("enter")  # the first entry: the bundled model
+        await settle(app, pilot)
+        assert built == [("smollm2-135m", None)]
+        assert app.query_one(StatusBar).model == "fake-smollm2-135m"
+        await type_and_send(pilot, "/adapter my-lora")
+        await settle(app, pilot)
+        assert built[-1] == ("smollm2-135m", "my-lora")
+        assert app.config.adapter == "my-lora"
+
+
+async def test_palette_lists_every_slash_command_with_help() -> None:
+    from tui.commands import COMMANDS
+    from tui.palette import SlashCommandProvider
+
+    app, _ = make_app()
+    async with app.run_test() as pilot:
+        await settle(app, pilot)
+        provider = SlashCommandProvider(app.screen)
+        hits = [h async for h in provider.discover()]
+        assert [h.display for h in hits] == [c.usage for c in COMMANDS]
+        assert all(h.help for h in hits)
+        ingest = next(h for h in hits if h.display == "/ingest PATH")
+        ingest.command()  # needs an argument: goes to the prompt
+        await pilot.pause()
+        assert app.query_one(PromptInput).text == "/ingest "
+
+
+async def test_startup_is_interactive_before_the_model_loads() -> None:
+    """The prompt takes keys while a slow backend is still loading."""
+    gate = threading.Event()
+
+    class SlowLoad(ScriptedBackend):
+        def load(self) -> None:
+            import time
+
+            while not gate.is_set():
+                time.sleep(0.01)
+
+    app, _ = make_app(SlowLoad())
+    async with app.run_test() as pilot:
+        await type_and_send(pilot, "hi")
+        assert app.query_one(PromptInput).text == "hi"
+        assert "loading" in app.query_one(StatusBar).state
+        gate.set()
+        await settle(app, pilot)
+        assert app.query_one(StatusBar).state == "ready"

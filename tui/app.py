@@ -1,154 +1,453 @@
-"""The chat app: a conversation view, a prompt box and a status line."""
+"""The chat app: conversations sidebar, chat view, context bar, prompt box and status bar.
+
+Long work (loading models, generating, ingesting, counting tokens) runs in thread workers
+(tui/workers.py); slash commands live in tui/slash.py. Nothing heavy is imported here, so the
+prompt accepts keys before the model or the memory database has loaded.
+"""
 
 from __future__ import annotations
 
-import time
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from textual import on, work
+from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
-from textual.widgets import Footer, Header, Input, Static
-from textual.worker import get_current_worker
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Footer, Header
 
-from assistant.backends.base import Backend, ChatMessage, Done, GenerationOptions, Token
+from assistant.backends.base import Backend, Done
 from assistant.config import Config
-from assistant.errors import AssistantError
-from tui.widgets.message import ChatMessageView
+from tui.budget import Budget
+from tui.commands import UnknownCommandError, help_markdown, parse_slash
+from tui.keys import APP_KEYS, parse_keymap
+from tui.live import LiveReply, StepRecord
+from tui.palette import SlashCommandProvider
+from tui.slash import SlashCommandsMixin
+from tui.widgets.agent_step import AgentStepView
+from tui.widgets.context_bar import ContextBar
+from tui.widgets.conversation_list import ConversationList
+from tui.widgets.message import STOPPED, ChatMessageView
+from tui.widgets.prompt_input import PromptInput
+from tui.widgets.sources_panel import SourcesPanel
+from tui.widgets.status_bar import StatusBar
+from tui.workers import WorkersMixin
 
-FLUSH_INTERVAL_S = 0.05
+if TYPE_CHECKING:
+    from assistant.memory.store import MemoryStore
+    from assistant.rag.index import Hit
+
+BackendFactory = Callable[[Config], Backend]
 
 
-class ChatApp(App[None]):
-    """Chat with the configured model."""
+class ChatApp(SlashCommandsMixin, WorkersMixin, App[None]):
+    """Chat with local models, with memory, tools and documents.
+
+    Args:
+        config: the settings.
+        backend: a ready backend (tests); default: opened from ``config`` in a worker.
+        store: the memory store (tests: ``MemoryStore.in_memory()``); default: opened from
+            ``config`` in a worker.
+        conversation_id: the conversation to open (a prefix will do).
+        doc_search: ``query -> hits`` (default: the document index of ``config``).
+        ingest: ``(paths, progress) -> report`` (default: the document index's ingest).
+        tools: the agent's tools (default: ``default_tools(config)``).
+        backend_factory: builds a backend for a config, used by ``/model`` and ``/adapter``
+            (default: ``assistant.engine.open_backend``).
+    """
 
     CSS_PATH = "app.tcss"
     TITLE = "assistant"
+    COMMANDS = App.COMMANDS | {SlashCommandProvider}
     BINDINGS = [
-        Binding("escape", "stop", "Stop reply"),
-        Binding("ctrl+q", "quit", "Quit"),
+        Binding(APP_KEYS["stop"], "stop", "Stop reply", id="stop"),
+        Binding(APP_KEYS["new"], "new_conversation", "New chat", id="new"),
+        Binding(APP_KEYS["sidebar"], "toggle_sidebar", "Chats", id="sidebar"),
+        Binding(APP_KEYS["sources_panel"], "toggle_sources", "Sources", id="sources_panel"),
+        Binding(APP_KEYS["focus_prompt"], "focus_prompt", "Prompt", id="focus_prompt", show=False),
+        Binding(APP_KEYS["quit"], "quit", "Quit", id="quit", priority=True),
     ]
 
-    def __init__(self, config: Config, backend: Backend | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        backend: Backend | None = None,
+        *,
+        store: MemoryStore | None = None,
+        conversation_id: str | None = None,
+        doc_search: Callable[[str], list[Hit]] | None = None,
+        ingest: Callable[..., Any] | None = None,
+        tools: Sequence[Any] | None = None,
+        backend_factory: BackendFactory | None = None,
+    ) -> None:
         super().__init__()
         self.config = config
-        self.backend: Backend | None = backend
-        self.history: list[ChatMessage] = []
-        if config.system_prompt:
-            self.history.append({"role": "system", "content": config.system_prompt})
-        self.generating = False
+        self.keys = parse_keymap(config.keybindings)
+        # Set once loaded (a given backend is loaded in the worker too): sending waits.
+        self.backend: Backend | None = None
+        self._initial_backend = backend
+        self.store: MemoryStore | None = store
+        self.conversation_id: str | None = None
+        self._open_at_start = conversation_id
+        self.doc_search = doc_search
+        self.ingest_fn = ingest
+        self.tools = list(tools) if tools is not None else None
+        self.backend_factory = backend_factory
+        self.live: LiveReply | None = None
+        self.mode = "chat"  # "chat", "agent" (tools) or "documents"
+        self.last_hits: list[Hit] = []
+        self.search_query = ""
+
+    # -- layout and start --------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield VerticalScroll(id="messages")
-        with Vertical(id="bottom"):
-            yield Input(placeholder="Ask anything (Enter sends, Esc stops)", id="prompt")
-            yield Static("loading model…", id="status")
+        with Horizontal(id="main"):
+            yield ConversationList(id="sidebar")
+            with Vertical(id="chat"):
+                yield VerticalScroll(id="messages")
+                yield ContextBar(id="context")
+                yield PromptInput(
+                    send_keys=self.keys.send, newline_keys=self.keys.newline, id="prompt"
+                )
+                yield StatusBar(id="status")
+            yield SourcesPanel(id="sources")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#prompt", Input).focus()
-        self.load_model()
+        self.set_keymap(self.keys.app)
+        self.query_one("#sources", SourcesPanel).display = False
+        status = self.query_one(StatusBar)
+        status.model = self.config.model
+        self.prompt_box.focus()
+        if self.store is None:
+            self.open_store()
+        else:
+            self.store_ready()
+        self.load_backend(self.config, self._initial_backend)
 
-    @work(thread=True, exclusive=True, group="load")
-    def load_model(self) -> None:
-        """Open and load the backend off the UI thread."""
-        try:
-            if self.backend is None:
-                from assistant.engine import open_backend
+    @property
+    def prompt_box(self) -> PromptInput:
+        """The prompt box."""
+        return self.query_one("#prompt", PromptInput)
 
-                self.backend = open_backend(self.config)
-            load = getattr(self.backend, "load", None)
-            if load is not None:
-                load()
-        except AssistantError as exc:
-            self.call_from_thread(self._set_status, f"model failed to load: {exc}")
-            self.call_from_thread(self.notify, str(exc), severity="error", timeout=10)
-            return
-        self.call_from_thread(self._set_status, f"{self.backend.model_name} ready")
+    @property
+    def status_bar(self) -> StatusBar:
+        """The status bar."""
+        return self.query_one(StatusBar)
 
-    def _set_status(self, text: str) -> None:
-        self.query_one("#status", Static).update(text)
+    def store_ready(self) -> None:
+        """The memory store is open: list conversations and open the one asked for."""
+        self.refresh_conversations()
+        if self._open_at_start:
+            try:
+                assert self.store is not None
+                found = self.store.conversation(self._open_at_start)
+            except Exception as exc:  # MemoryNotFoundError: say so, start a new one
+                self.notify(str(exc), severity="error", timeout=10)
+            else:
+                self.show_conversation(found.id)
+            self._open_at_start = None
 
-    @on(Input.Submitted, "#prompt")
-    def send(self, event: Input.Submitted) -> None:
-        text = event.value.strip()
-        if not text or self.generating:
-            return
-        if self.backend is None:
-            self.notify("the model is still loading", severity="warning")
-            return
-        event.input.value = ""
-        self.history.append({"role": "user", "content": text})
-        messages = self.query_one("#messages", VerticalScroll)
-        messages.mount(ChatMessageView("user", text))
-        reply = ChatMessageView("assistant", "…")
-        messages.mount(reply)
-        messages.scroll_end(animate=False)
-        self.generating = True
-        self.generate(reply, text)
-
-    @work(thread=True, exclusive=True, group="generate")
-    def generate(self, view: ChatMessageView, prompt: str) -> None:
-        """Stream a reply into ``view``, re-rendering at most every FLUSH_INTERVAL_S."""
-        worker = get_current_worker()
-        assert self.backend is not None
-        parts: list[str] = []
-        done: Done | None = None
-        last_flush = time.monotonic()
-        stream = self.backend.stream(
-            list(self.history), GenerationOptions(conversation_id="default")
+    def backend_ready(self, config: Config, backend: Backend) -> None:
+        """A (new) backend is loaded: use it from now on."""
+        self.config = config
+        self.backend = backend
+        self.status_bar.model = backend.model_name + (
+            f" + {config.adapter}" if config.adapter else ""
         )
-        try:
-            for event in stream:
-                if worker.is_cancelled:
-                    break
-                if isinstance(event, Token):
-                    parts.append(event.text)
-                    if time.monotonic() - last_flush >= FLUSH_INTERVAL_S:
-                        self.call_from_thread(view.set_text, "".join(parts))
-                        last_flush = time.monotonic()
-                else:
-                    done = event
-        except AssistantError as exc:
-            self.call_from_thread(self._finish, view, "".join(parts), None, str(exc), prompt)
-            return
-        finally:
-            stream.close()
-        self.call_from_thread(self._finish, view, "".join(parts), done, None, prompt)
+        self.status_bar.state = "ready"
+        self.update_budget()
 
-    def _finish(
-        self, view: ChatMessageView, text: str, done: Done | None, error: str | None, prompt: str
-    ) -> None:
-        self.generating = False
-        if error:
-            view.set_text(text or "*(no reply)*")
-            view.add_class("error")
-            self.notify(error, severity="error", timeout=10)
-            self.history.pop()
-            box = self.query_one("#prompt", Input)
-            if not box.value:  # give the user their text back to edit and resend
-                box.value = prompt
+    def set_state(self, text: str) -> None:
+        """Set the state shown in the status bar."""
+        self.status_bar.state = text
+
+    # -- conversations -----------------------------------------------------------------
+
+    def refresh_conversations(self) -> None:
+        """Fill the sidebar from the store, filtered by the search box."""
+        if self.store is None:
             return
-        stopped = done is None
-        view.set_text(text + ("\n\n*[stopped]*" if stopped else ""))
-        self.history.append({"role": "assistant", "content": text})
-        if done is not None:
-            self._set_status(
-                f"{self.backend.model_name if self.backend else ''} · "
-                f"{done.timings.tokens_per_s:.1f} tok/s · "
-                f"{done.usage.prompt_tokens + done.usage.completion_tokens} tokens in context"
+        conversations = self.store.conversations()
+        query = self.search_query.strip()
+        if query:
+            hits = {h.conversation_id for h in self.store.search_messages(query, 50)}
+            conversations = [
+                c for c in conversations if query.lower() in c.title.lower() or c.id in hits
+            ]
+        sidebar = self.query_one(ConversationList)
+        sidebar.live = self.live.conversation_id if self.live else None
+        sidebar.conversations = conversations
+        sidebar.current = self.conversation_id
+
+    def ensure_conversation(self) -> str:
+        """The shown conversation's id, creating it in the store if it is new."""
+        assert self.store is not None
+        if self.conversation_id is None:
+            from assistant.memory.strategies import StrategySpec
+
+            conversation = self.store.create_conversation(
+                strategy=str(StrategySpec.parse(self.config.memory_strategy)),
+                system_prompt=self.config.system_prompt,
+                model=self.backend.model_name if self.backend else self.config.model,
+                adapter=self.config.adapter,
             )
+            self.conversation_id = conversation.id
+            self.refresh_conversations()
+        return self.conversation_id
+
+    def show_conversation(self, conversation_id: str | None) -> None:
+        """Show a stored conversation (None: a new one). A reply still being written
+        elsewhere keeps going and is shown again on coming back."""
+        if self.live is not None:
+            self.live.view = None
+            for step in self.live.steps:
+                step.view = None
+        self.conversation_id = conversation_id
+        box = self.query_one("#messages", VerticalScroll)
+        box.remove_children()
+        views: list[Any] = []
+        title = ""
+        if conversation_id is not None and self.store is not None:
+            title = self.store.conversation(conversation_id).title
+            stored = self.store.messages(conversation_id)
+            live = self.live if self.live and self.live.conversation_id == conversation_id else None
+            if (
+                live
+                and stored
+                and stored[-1].role == "assistant"
+                and stored[-1].status == "streaming"
+            ):
+                stored = stored[:-1]
+            for message in stored:
+                if message.role not in ("user", "assistant"):
+                    continue
+                stopped = message.role == "assistant" and message.status == "interrupted"
+                view = ChatMessageView(
+                    message.role,
+                    message.content + (STOPPED if stopped else ""),
+                    message_id=message.id,
+                )
+                if stopped:
+                    view.add_class("stopped")
+                views.append(view)
+                for step in message.steps or []:
+                    if step.get("tool"):
+                        record = StepRecord(
+                            step["index"],
+                            step["tool"],
+                            step.get("tool_input") or "",
+                            step.get("thought") or "",
+                            step.get("observation"),
+                            bool(step.get("error")),
+                        )
+                        views.append(self._step_view(record))
+            if live is not None:
+                live.view = ChatMessageView("assistant", live.text or "…")
+                views.append(live.view)
+                for record in live.steps:
+                    views.append(self._step_view(record))
+        box.mount_all(views)
+        box.scroll_end(animate=False)
+        self.sub_title = title
+        self.query_one(ConversationList).current = conversation_id
+        self.update_budget()
+
+    def _step_view(self, record: StepRecord) -> AgentStepView:
+        view = AgentStepView(record.index, record.tool, record.tool_input, record.thought)
+        if record.observation is not None:
+            view.observe(record.observation, record.error)
+        record.view = view
+        return view
+
+    @on(ConversationList.Selected)
+    def _switch(self, event: ConversationList.Selected) -> None:
+        if event.conversation_id != self.conversation_id:
+            self.show_conversation(event.conversation_id)
+        self.prompt_box.focus()
+
+    @on(ConversationList.SearchChanged)
+    def _search(self, event: ConversationList.SearchChanged) -> None:
+        self.search_query = event.query
+        self.refresh_conversations()
+
+    @on(ConversationList.DeleteRequested)
+    def _delete_requested(self, event: ConversationList.DeleteRequested) -> None:
+        self.delete_conversation(event.conversation_id)
+
+    @on(ConversationList.RenameRequested)
+    def _rename_requested(self, event: ConversationList.RenameRequested) -> None:
+        self.rename_conversation(event.conversation_id, "")
+
+    # -- sending -----------------------------------------------------------------------
+
+    @on(PromptInput.Submitted)
+    def _submitted(self, event: PromptInput.Submitted) -> None:
+        text = event.text.strip()
+        if not text:
+            return
+        try:
+            parsed = parse_slash(text)
+        except UnknownCommandError as exc:
+            self.notify(str(exc), severity="error", timeout=8)
+            return  # the text stays in the box to be fixed
+        if parsed is not None:
+            command, argument = parsed
+            if self.run_slash(command, argument):
+                self.prompt_box.remember(text)
+                self.prompt_box.clear_text()
+            return
+        self.send_text(text)
+
+    def send_text(self, text: str) -> None:
+        """Send a message in the current mode; refuse (keeping the text) when busy."""
+        if self.backend is None or self.store is None:
+            self.notify("the model is still loading; your message is kept", severity="warning")
+            return
+        if self.live is not None:
+            self.notify("a reply is being written; press Esc to stop it", severity="warning")
+            return
+        self.prompt_box.remember(text)
+        self.prompt_box.clear_text()
+        conversation_id = self.ensure_conversation()
+        live = LiveReply(conversation_id, text, mode=self.mode)
+        live.view = ChatMessageView("assistant", "…")
+        self.live = live
+        box = self.query_one("#messages", VerticalScroll)
+        box.mount_all([ChatMessageView("user", text), live.view])
+        box.scroll_end(animate=False)
+        self.set_state("writing…")
+        self.query_one(ConversationList).live = conversation_id
+        if self.mode == "agent":
+            self.generate_agent(live)
+        elif self.mode == "documents":
+            self.generate_documents(live)
+        else:
+            self.generate_chat(live)
+
+    def show_live(self, live: LiveReply) -> None:
+        """Show what the worker has generated so far (called at most every flush interval)."""
+        if live.view is not None:
+            live.view.stream_text(live.text)
+            self.query_one("#messages", VerticalScroll).scroll_end(animate=False)
+
+    def show_step(self, live: LiveReply, record: StepRecord) -> None:
+        """Show a new or updated agent step under the reply."""
+        if live.view is None:
+            return
+        if record.view is None:
+            self.query_one("#messages", VerticalScroll).mount(self._step_view(record))
+        elif record.observation is not None:
+            record.view.observe(record.observation, record.error)
+
+    def finish_live(
+        self,
+        live: LiveReply,
+        *,
+        stopped: bool,
+        error: str | None = None,
+        done: Done | None = None,
+        budget: Budget | None = None,
+    ) -> None:
+        """The worker ended: render the reply once, in full, and report."""
+        self.live = None
+        view = live.view
+        text = live.text
+        if error is not None:
+            if view is not None:
+                view.set_text(text or "*(no reply)*")
+                view.add_class("error")
+            self.notify(error, severity="error", timeout=10)
+            if not self.prompt_box.text.strip():  # give the typed text back to edit and resend
+                self.prompt_box.set_text(live.prompt)
+        elif view is not None:
+            view.set_text(text + (STOPPED if stopped else ""))
+            view.set_class(stopped, "stopped")
+        elif not stopped:
+            self.notify("a reply finished in another conversation")
+        self.set_state("stopped" if stopped else ("error" if error else "ready"))
+        if done is not None:
+            self.status_bar.tokens_per_s = done.timings.tokens_per_s
+        if budget is not None and live.conversation_id == self.conversation_id:
+            self.show_budget(budget)
+        self.refresh_conversations()
         self.query_one("#messages", VerticalScroll).scroll_end(animate=False)
 
+    def show_budget(self, budget: Budget) -> None:
+        """Show a measured budget in the context bar and the status bar."""
+        self.query_one(ContextBar).budget = budget
+        self.status_bar.used = budget.used
+        self.status_bar.context = budget.context
+
+    def show_sources(self, hits: list[Hit], cited: list[int]) -> None:
+        """Fill the sources panel with the last answer's sources and show it."""
+        self.last_hits = hits
+        panel = self.query_one(SourcesPanel)
+        panel.cited = cited
+        panel.hits = hits
+        panel.display = True
+
+    def add_note(self, markdown: str) -> ChatMessageView:
+        """Show a note in the chat (help, memory): not stored, not sent to the model."""
+        view = ChatMessageView("note", markdown)
+        box = self.query_one("#messages", VerticalScroll)
+        box.mount(view)
+        box.scroll_end(animate=False)
+        return view
+
+    def help_text(self) -> str:
+        """The ``/help`` text."""
+        return help_markdown(self.keys.describe())
+
+    # -- actions -----------------------------------------------------------------------
+
     def action_stop(self) -> None:
-        """Stop the reply being generated (the partial text is kept)."""
+        """Stop the reply being generated (the partial text is kept, marked stopped)."""
         for worker in self.workers:
             if worker.group == "generate":
                 worker.cancel()
 
+    def action_new_conversation(self) -> None:
+        """Start a new conversation."""
+        self.show_conversation(None)
+        self.prompt_box.focus()
+
+    def action_toggle_sidebar(self) -> None:
+        """Show or hide the conversations."""
+        sidebar = self.query_one(ConversationList)
+        sidebar.display = not sidebar.display
+
+    def action_toggle_sources(self) -> None:
+        """Show or hide the sources panel."""
+        panel = self.query_one(SourcesPanel)
+        panel.display = not panel.display
+
+    def action_focus_prompt(self) -> None:
+        """Put the cursor back in the prompt box."""
+        self.prompt_box.focus()
+
+    @on(SourcesPanel.Open)
+    def _open_source(self, event: SourcesPanel.Open) -> None:
+        from tui.opener import open_command
+
+        command = open_command(event.hit)
+        if command is None:
+            self.notify(f"cannot open {event.hit.source}: no such file", severity="error")
+            return
+        import subprocess
+
+        try:
+            with self.suspend():
+                subprocess.run(command, check=False)
+        except Exception as exc:  # SuspendNotSupported (headless), a missing editor
+            self.notify(
+                f"cannot open an editor here ({type(exc).__name__}); run: {' '.join(command)}",
+                severity="warning",
+                timeout=10,
+            )
+
 
 def run_app(config: Config, conversation_id: str | None = None, **kwargs: Any) -> None:
     """Run the chat app in the terminal."""
-    ChatApp(config).run()
+    ChatApp(config, conversation_id=conversation_id, **kwargs).run()

@@ -1,0 +1,73 @@
+"""Slash commands: the table shared by the prompt, ``/help`` and the command palette."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SlashCommand:
+    """One command: its name, its argument (if any) and a line of help."""
+
+    name: str
+    help: str
+    argument: str = ""
+
+    @property
+    def usage(self) -> str:
+        """``/name ARG`` as the user types it."""
+        return f"/{self.name} {self.argument}".rstrip()
+
+
+COMMANDS: tuple[SlashCommand, ...] = (
+    SlashCommand("new", "Start a new conversation"),
+    SlashCommand("model", "Pick a model from the registry (or name one)", "[NAME]"),
+    SlashCommand("adapter", "Pick a LoRA adapter for the model ('none' removes it)", "[NAME]"),
+    SlashCommand("system", "Edit this conversation's system prompt / persona", "[TEXT]"),
+    SlashCommand(
+        "memory", "Show the memory (strategy, summary, facts) or set the strategy", "[STRATEGY]"
+    ),
+    SlashCommand("ingest", "Add files or folders to your documents", "PATH"),
+    SlashCommand("sources", "Answer from your documents, with numbered sources (toggle)"),
+    SlashCommand("tools", "Let the assistant use tools, showing each step (toggle)"),
+    SlashCommand("export", "Save this conversation as Markdown"),
+    SlashCommand("rename", "Rename this conversation", "[TITLE]"),
+    SlashCommand("delete", "Delete this conversation (asks first)"),
+    SlashCommand("help", "List the commands and keys"),
+)
+BY_NAME = {c.name: c for c in COMMANDS}
+
+
+class UnknownCommandError(ValueError):
+    """The text names no slash command."""
+
+
+def parse_slash(text: str) -> tuple[SlashCommand, str] | None:
+    """Split ``/name rest`` into its command and argument; None if ``text`` is not a command.
+
+    Raises:
+        UnknownCommandError: it starts with ``/`` but names no command.
+
+    Example:
+        >>> command, arg = parse_slash("/ingest ~/notes")
+        >>> command.name, arg
+        ('ingest', '~/notes')
+    """
+    stripped = text.strip()
+    if not stripped.startswith("/") or stripped.startswith("//"):
+        return None
+    name, _, rest = stripped[1:].partition(" ")
+    command = BY_NAME.get(name.lower())
+    if command is None:
+        names = ", ".join(f"/{c.name}" for c in COMMANDS)
+        raise UnknownCommandError(f"no command /{name}; the commands are {names}")
+    return command, rest.strip()
+
+
+def help_markdown(keys: dict[str, str]) -> str:
+    """The ``/help`` text: commands, then the keys currently bound."""
+    lines = ["**Commands**", ""]
+    lines += [f"- `{c.usage}`: {c.help}" for c in COMMANDS]
+    lines += ["", "**Keys**", ""]
+    lines += [f"- `{key}`: {what}" for what, key in keys.items()]
+    return "\n".join(lines)

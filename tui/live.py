@@ -1,0 +1,46 @@
+"""A reply being generated: shared by its worker thread and the UI."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tui.widgets.agent_step import AgentStepView
+    from tui.widgets.message import ChatMessageView
+
+
+@dataclass
+class StepRecord:
+    """One agent step as seen so far."""
+
+    index: int
+    tool: str
+    tool_input: str
+    thought: str = ""
+    observation: str | None = None
+    error: bool = False
+    view: AgentStepView | None = None
+
+
+@dataclass
+class LiveReply:
+    """The worker appends to ``parts``/``steps``; the UI shows them when ``view`` is set.
+
+    ``view`` is None while its conversation is not on screen: the reply goes on being
+    generated and stored, and is shown again when the user switches back.
+    """
+
+    conversation_id: str
+    prompt: str
+    mode: str = "chat"
+    parts: list[str] = field(default_factory=list)
+    steps: list[StepRecord] = field(default_factory=list)
+    view: ChatMessageView | None = None
+    flushed_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def text(self) -> str:
+        """The reply so far."""
+        return "".join(self.parts)

@@ -117,10 +117,12 @@ def finetune(
     home: Path,
     config: FinetuneConfig | None = None,
     progress: bool = True,
+    callbacks: list[Any] | None = None,
 ) -> dict[str, Any]:
     """Train a LoRA adapter on ``data_dir`` into ``out`` and return the run's manifest.
 
     Rerunning a finished run returns its manifest; rerunning a killed one resumes it.
+    ``callbacks`` are transformers ``TrainerCallback``s (e.g. a TUI progress reporter).
 
     Raises:
         TrainingError: the data was prepared for another base, or ``out`` holds another run.
@@ -154,6 +156,7 @@ def finetune(
         args=training_args(out / "checkpoints", config, progress),
         train_dataset=train_rows,
         data_collator=Collator(pad_id),
+        callbacks=callbacks,
     )
     checkpoints = out / "checkpoints"
     resume = checkpoints.is_dir() and any(checkpoints.glob("checkpoint-*"))

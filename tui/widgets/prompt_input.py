@@ -30,7 +30,13 @@ class PromptInput(TextArea):
         newline_keys: tuple[str, ...] = ("shift+enter", "ctrl+j"),
         id: str | None = None,
     ) -> None:
-        super().__init__(id=id, soft_wrap=True, show_line_numbers=False, compact=True)
+        super().__init__(
+            id=id,
+            soft_wrap=True,
+            show_line_numbers=False,
+            compact=True,
+            placeholder="Ask anything · Enter sends · Shift+Enter or Ctrl+J: new line · /help",
+        )
         self.send_keys = send_keys
         self.newline_keys = newline_keys
         self.past: list[str] = []

@@ -16,14 +16,24 @@ from assistant.rag.index import DocumentIndex, Hit, IngestReport, open_index
 
 __all__ = ["DocumentIndex", "Hit", "IngestReport", "index_for", "search"]
 
-_OPEN: dict[tuple[Path, str | None, str | None], DocumentIndex] = {}
+_OPEN: dict[tuple[Path, str | None, str | None, str | None], DocumentIndex] = {}
 
 
 def index_for(config: Config) -> DocumentIndex:
     """Return the document index of ``config`` (opened once per process and setting)."""
-    key = (config.home / "documents", config.rag_embedding_model, config.rag_chroma_server)
+    key = (
+        config.home / "documents",
+        config.rag_embedding_model,
+        config.rag_chroma_server,
+        config.rag_reranker_model,
+    )
     if key not in _OPEN:
-        _OPEN[key] = open_index(key[0], embedding_model=key[1], chroma_server=key[2])
+        index = open_index(key[0], embedding_model=key[1], chroma_server=key[2])
+        if config.rag_reranker_model:
+            from assistant.rag.rerank import Reranker
+
+            index.reranker = Reranker(config.rag_reranker_model)
+        _OPEN[key] = index
     return _OPEN[key]
 
 

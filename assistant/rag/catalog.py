@@ -7,11 +7,13 @@ indexed (and skipped next time) or not recorded as indexed (and redone).
 
 from __future__ import annotations
 
+import functools
 import re
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import sqlite_utils
 from sqlite_utils import Migrations
@@ -90,23 +92,42 @@ class FileStatus:
         return dict(self.__dict__)
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _locked(method: Callable[Concatenate[Catalog, P], R]) -> Callable[Concatenate[Catalog, P], R]:
+    """Serialize access: the TUI searches from worker threads while an ingest runs."""
+
+    def inner(self: Catalog, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with self.lock:
+            return method(self, *args, **kwargs)
+
+    functools.update_wrapper(inner, method)
+    return inner
+
+
 class Catalog:
     """Per-file status, chunk provenance and keyword search over one SQLite database."""
 
     def __init__(self, db: sqlite_utils.Database) -> None:
         """Wrap ``db`` and bring its schema up to date."""
         self.db = db
+        self.lock = threading.RLock()
         migrations.apply(db)
 
+    @_locked
     def file(self, path: str) -> FileStatus | None:
         """Return the stored status of ``path``, if any."""
         rows = list(self.db["files"].rows_where("path = ?", [path]))
         return _status(rows[0]) if rows else None
 
+    @_locked
     def files(self) -> list[FileStatus]:
         """Every file the catalog knows, by path."""
         return [_status(r) for r in self.db["files"].rows_where(order_by="path")]
 
+    @_locked
     def set_status(
         self, path: str, status: str, reason: str, *, sha256: str = "", seconds: float = 0.0
     ) -> None:
@@ -126,6 +147,7 @@ class Catalog:
                 pk="path",
             )
 
+    @_locked
     def replace_chunks(
         self, path: str, sha256: str, ids: list[str], chunks: list[Chunk], seconds: float
     ) -> None:
@@ -160,16 +182,19 @@ class Catalog:
                 pk="path",
             )
 
+    @_locked
     def remove(self, path: str) -> None:
         """Forget ``path`` and its chunks."""
         with self.db.atomic():
             self.db.execute("DELETE FROM chunks WHERE path = ?", [path])
             self.db.execute("DELETE FROM files WHERE path = ?", [path])
 
+    @_locked
     def chunk_count(self) -> int:
         """Number of chunks in the keyword index."""
         return int(self.db.execute("SELECT count(*) FROM chunks").fetchone()[0])
 
+    @_locked
     def chunks_by_id(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Return the chunk rows for ``ids``."""
         wanted = list(ids)
@@ -181,6 +206,7 @@ class Catalog:
         )
         return {r["id"]: r for r in rows}
 
+    @_locked
     def keyword_search(self, query: str, limit: int) -> list[tuple[str, float]]:
         """Return ``(chunk id, bm25 score)`` best first; higher is better."""
         match = keyword_query(query)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -111,6 +112,8 @@ class DocumentIndex:
         self.catalog = catalog
         self.store = store
         self.embedder = embedder
+        # Optional: anything with rerank(query, hits, k) -> hits (see assistant.rag.rerank).
+        self.reranker: Any = None
 
     def ingest(
         self, arguments: list[str], progress: Callable[[Event], None] | None = None
@@ -228,7 +231,7 @@ class DocumentIndex:
         """Return the ``k`` best chunks for ``query`` (``mode``: hybrid, dense or keyword)."""
         dense, _, ranked = self.rankings(query, max(4 * k, 40), mode)
         similarity = dict(dense)
-        top = ranked[:k]
+        top = ranked[: max(3 * k, 20) if self.reranker is not None else k]
         rows = self.catalog.chunks_by_id(i for i, _ in top)
         hits = []
         for chunk_id, score in top:
@@ -247,6 +250,8 @@ class DocumentIndex:
                     similarity=round(similarity[chunk_id], 6) if chunk_id in similarity else None,
                 )
             )
+        if self.reranker is not None:
+            hits = self.reranker.rerank(query, hits, k)
         return hits
 
 
@@ -266,6 +271,11 @@ def open_index(
     from assistant.rag.vectors import open_store
 
     home.mkdir(parents=True, exist_ok=True)
-    catalog = Catalog(db if db is not None else sqlite_utils.Database(home / "catalog.db"))
+    if db is None:
+        # Shared across threads (TUI workers); Catalog serializes access with a lock.
+        db = sqlite_utils.Database(
+            sqlite3.connect(str(home / "catalog.db"), check_same_thread=False)
+        )
+    catalog = Catalog(db)
     store = open_store(home / "chroma", chroma_server)
     return DocumentIndex(catalog, store, Embedder(embedding_model))

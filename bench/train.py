@@ -99,12 +99,13 @@ def main() -> None:
         result = _child(args.child, Path(args.work), Path(args.home), args.steps)
         print(json.dumps(result))
         return
+    from assistant.paths import data_dir
     from training.base import load_tokenizer, resolve_base
     from training.prepare import prepare
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        home = Path(os.environ.get("ASSISTANT_HOME", Path.home() / ".local/share/assistant"))
+        home = data_dir()
         base = resolve_base(None, home)
         prepare(_examples(), work / "data", load_tokenizer(base, home), base.as_dict())
         figures = {}

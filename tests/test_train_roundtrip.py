@@ -107,3 +107,56 @@ def test_finetune_refuses_a_run_directory_with_other_content(tiny_run: tuple) ->
     other = FinetuneConfig(rank=2, max_steps=1)
     with pytest.raises(TrainingError, match="already holds a different finetune"):
         finetune(run.parent / "data", run, base, home, other, progress=False)
+
+
+class _Kill(Exception):
+    """Stands in for a kill after a checkpoint was written."""
+
+
+def test_killed_finetune_resumes_from_its_last_checkpoint(tiny_run: tuple) -> None:
+    from transformers import TrainerCallback
+
+    class KillAtStep3(TrainerCallback):  # type: ignore[misc]
+        def on_step_end(self, args: object, state: object, control: object, **kw: object) -> None:
+            if state.global_step == 3:  # type: ignore[attr-defined]
+                raise _Kill
+
+    run, home = tiny_run
+    base = resolve_base("tiny", home)
+    out = run.parent / "run-killed"
+    config = FinetuneConfig(rank=4, alpha=8, max_steps=4, batch_size=4, save_steps=2)
+    with pytest.raises(_Kill):
+        finetune(
+            run.parent / "data", out, base, home, config, progress=False, callbacks=[KillAtStep3()]
+        )
+    assert (out / "checkpoints" / "checkpoint-2").is_dir()
+    assert not (out / "manifest.json").exists()
+
+    class CountSteps(TrainerCallback):  # type: ignore[misc]
+        steps = 0
+
+        def on_step_end(self, args: object, state: object, control: object, **kw: object) -> None:
+            CountSteps.steps += 1
+
+    manifest = finetune(
+        run.parent / "data", out, base, home, config, progress=False, callbacks=[CountSteps()]
+    )
+    assert manifest["resumed"] is True
+    assert manifest["metrics"]["steps"] == 4
+    assert CountSteps.steps == 2  # steps 1-2 came from checkpoint-2
+
+
+def test_evaluate_puts_base_and_adapter_side_by_side_in_the_manifest(tiny_run: tuple) -> None:
+    from training.evaluate import evaluate, table
+    from training.manifest import read_manifest
+
+    run, home = tiny_run
+    result = evaluate(run, home, samples=2, new_tokens=6)
+    for label in ("base", "adapter"):
+        assert set(result[label]) == {"val_loss", "perplexity", "rouge_l"}
+    # The validation answers are the trained answer: the adapter predicts them better.
+    assert result["adapter"]["val_loss"] < result["base"]["val_loss"]
+    assert len(result["samples"]) == 1  # 8 examples, 10 % held out
+    assert read_manifest(run, "finetune")["evaluation"] == result
+    assert evaluate(run, home) == result  # stored: not recomputed
+    assert table(result).splitlines()[0].split() == ["metric", "base", "adapter"]

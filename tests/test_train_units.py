@@ -197,3 +197,40 @@ def test_collator_pads_with_masked_labels() -> None:
     assert batch["input_ids"].tolist() == [[1, 2, 3], [4, 9, 9]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
     assert batch["labels"].tolist() == [[-100, 2, 3], [4, -100, -100]]
+
+
+def _hf_base(tmp_path: Path) -> Path:
+    folder = tmp_path / "tiny-hf"
+    tiny_llama().save_pretrained(folder)
+    return folder
+
+
+def test_qlora_without_cuda_is_refused_with_advice(tmp_path: Path, home: Path) -> None:
+    from training.base import load_model, resolve_base
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present: QLoRA is allowed")
+    base = resolve_base(str(_hf_base(tmp_path)), home)
+    assert base.kind == "hf"
+    with pytest.raises(TrainingError, match="needs a CUDA GPU"):
+        load_model(base, home, qlora=True)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="QLoRA (bitsandbytes NF4) needs CUDA")
+def test_qlora_nf4_trains_lora_weights_on_gpu(tmp_path: Path, home: Path) -> None:
+    from transformers import Trainer
+
+    from training.base import load_model, resolve_base
+
+    config = FinetuneConfig(rank=4, alpha=8, max_steps=3, batch_size=2, save_steps=100, qlora=True)
+    model = lora_model(load_model(resolve_base(str(_hf_base(tmp_path)), home), home, True), config)
+    assert "Linear4bit" in {type(m).__name__ for m in model.modules()}
+    before = {k: v.clone() for k, v in model.state_dict().items() if "lora_B" in k}
+    Trainer(
+        model=model,
+        args=training_args(tmp_path / "out", config, progress=False),
+        train_dataset=_batches(6),
+        data_collator=Collator(0),
+    ).train()
+    after = model.state_dict()
+    assert all(not torch.equal(before[k], after[k]) for k in before)

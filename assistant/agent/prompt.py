@@ -16,15 +16,17 @@ from assistant.backends.base import ChatMessage
 FORCE_FINAL = "Write your Final Answer now, using the observations above."
 REPEATED = "You already called {tool} with that input; its result is above."
 
-# (tool, question, tool input, observation, final answer) for the built-in tools.
+# (tool, question, tool input, observation, final answer) for the built-in tools. The order
+# matters to tiny models: on bench/agent.py, SmolLM2-135M chose the right tool for 75 % of
+# the tasks with this order (no-tool example first, calculator last) and 30 % with the
+# reverse.
 _EXAMPLES = (
-    ("calculator", "What is 12+30?", "12+30", "42", "42"),
     (
-        "clock",
-        "What day is it today?",
-        "local",
-        "Friday 2025-01-03, 10:00:00 CET",
-        "Friday 2025-01-03",
+        "recall_memory",
+        "What is my sister's name?",
+        "sister name",
+        "[1] The user's sister is called Ana.",
+        "Your sister is called Ana.",
     ),
     (
         "search_documents",
@@ -34,12 +36,13 @@ _EXAMPLES = (
         "Pets are allowed with a 200 EUR deposit.",
     ),
     (
-        "recall_memory",
-        "What is my sister's name?",
-        "sister name",
-        "[1] The user's sister is called Ana.",
-        "Your sister is called Ana.",
+        "clock",
+        "What day is it today?",
+        "local",
+        "Friday 2025-01-03, 10:00:00 CET",
+        "Friday 2025-01-03",
     ),
+    ("calculator", "What is 12+30?", "12+30", "42", "42"),
 )
 
 
@@ -66,9 +69,12 @@ def observation_message(text: str, note: str | None = None) -> str:
 
 
 def examples(tools: Sequence[BaseTool]) -> list[ChatMessage]:
-    """Worked examples as chat turns: one per built-in tool present, and one with no tool."""
+    """Worked examples as chat turns: one with no tool, then one per built-in tool present."""
     names = {t.name for t in tools}
-    turns: list[ChatMessage] = []
+    turns: list[ChatMessage] = [
+        {"role": "user", "content": "What is the capital of Italy?"},
+        {"role": "assistant", "content": "Final Answer: Rome"},
+    ]
     for tool, question, tool_input, observation, answer in _EXAMPLES:
         if tool in names:
             turns += [
@@ -77,8 +83,4 @@ def examples(tools: Sequence[BaseTool]) -> list[ChatMessage]:
                 {"role": "user", "content": observation_message(observation)},
                 {"role": "assistant", "content": f"Final Answer: {answer}"},
             ]
-    turns += [
-        {"role": "user", "content": "What is the capital of Italy?"},
-        {"role": "assistant", "content": "Final Answer: Rome"},
-    ]
     return turns

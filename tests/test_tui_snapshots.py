@@ -15,6 +15,7 @@ from assistant.config import load_config
 from assistant.memory.store import MemoryStore
 from assistant.rag.index import Hit
 from tui.app import ChatApp
+from tui.widgets.prompt_input import PromptInput
 
 SIZE = (120, 34)
 REPLY = "Use a list comprehension:\n\n```python\nsquares = [n * n for n in range(10)]\n```\n"
@@ -48,6 +49,7 @@ def _app(**kwargs: Any) -> ChatApp:
 
 
 async def _settle(pilot: Pilot[Any]) -> None:
+    pilot.app.query_one(PromptInput).cursor_blink = False  # a blinking cursor is a coin toss
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
     await pilot.app.workers.wait_for_complete()

@@ -177,6 +177,8 @@ def test_offline_mode_answers_at_once_without_touching_the_network(server: Fixtu
 
     tool = make_web_search_tool(WebSearcher(backend, offline=True))
     assert tool.invoke({"query": "news"}) == UNAVAILABLE
+    cached = WebSearcher(backend, offline=True, db=Database(memory=True))
+    assert make_web_search_tool(cached).invoke({"query": "not cached"}) == UNAVAILABLE
     assert server.queries == []
 
 

@@ -7,6 +7,7 @@ prompt accepts keys before the model or the memory database has loaded.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     from assistant.rag.index import Hit
 
 BackendFactory = Callable[[Config], Backend]
+# How often a streaming reply is re-shown (tokens are batched in between).
+FLUSH_INTERVAL_S = 0.05
 
 
 class ChatApp(SlashCommandsMixin, WorkersMixin, App[None]):
@@ -245,6 +248,7 @@ class ChatApp(SlashCommandsMixin, WorkersMixin, App[None]):
                         views.append(self._step_view(record))
             if live is not None:
                 live.view = ChatMessageView("assistant", live.text or "…")
+                live.shown = len(live.parts)
                 views.append(live.view)
                 for record in live.steps:
                     views.append(self._step_view(record))
@@ -317,6 +321,7 @@ class ChatApp(SlashCommandsMixin, WorkersMixin, App[None]):
         box = self.query_one("#messages", VerticalScroll)
         box.mount_all([ChatMessageView("user", text), live.view])
         box.scroll_end(animate=False)
+        live.timer = self.set_interval(FLUSH_INTERVAL_S, lambda: self.show_live(live))
         self.set_state("writing…")
         self.query_one(ConversationList).live = conversation_id
         if self.mode == "agent":
@@ -327,10 +332,22 @@ class ChatApp(SlashCommandsMixin, WorkersMixin, App[None]):
             self.generate_chat(live)
 
     def show_live(self, live: LiveReply) -> None:
-        """Show what the worker has generated so far (called at most every flush interval)."""
-        if live.view is not None:
-            live.view.stream_text(live.text)
-            self.query_one("#messages", VerticalScroll).scroll_end(animate=False)
+        """Show what the worker has generated so far (on a timer, every FLUSH_INTERVAL_S)."""
+        now = time.monotonic()
+        if live.rendering is not None:
+            if not live.rendering.is_done:
+                return  # the last fragment is still being parsed and laid out
+            # Keep rendering to about a quarter of the time, so the worker (which needs
+            # the GIL for each token) is not slowed down by long Markdown re-parses.
+            live.next_show = now + 3 * (now - live.render_started)
+            live.rendering = None
+        count = len(live.parts)
+        if live.view is None or count == live.shown or now < live.next_show:
+            return
+        live.shown = count
+        live.render_started = now
+        live.rendering = live.view.stream_text(live.text)
+        self.query_one("#messages", VerticalScroll).scroll_end(animate=False)
 
     def show_step(self, live: LiveReply, record: StepRecord) -> None:
         """Show a new or updated agent step under the reply."""
@@ -352,6 +369,8 @@ class ChatApp(SlashCommandsMixin, WorkersMixin, App[None]):
     ) -> None:
         """The worker ended: render the reply once, in full, and report."""
         self.live = None
+        if live.timer is not None:
+            live.timer.stop()
         view = live.view
         text = live.text
         if error is not None:

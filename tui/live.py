@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from textual.await_complete import AwaitComplete
+    from textual.timer import Timer
+
     from tui.widgets.agent_step import AgentStepView
     from tui.widgets.message import ChatMessageView
 
@@ -38,7 +40,12 @@ class LiveReply:
     parts: list[str] = field(default_factory=list)
     steps: list[StepRecord] = field(default_factory=list)
     view: ChatMessageView | None = None
-    flushed_at: float = field(default_factory=time.monotonic)
+    shown: int = 0  # how many parts the view shows
+    timer: Timer | None = None
+    # Render pacing (UI thread only): the fragment being rendered and when it started.
+    rendering: AwaitComplete | None = None
+    render_started: float = 0.0
+    next_show: float = 0.0
 
     @property
     def text(self) -> str:

@@ -1,15 +1,15 @@
 """The app's thread workers: loading, generating (chat, agent, documents), ingesting, counting.
 
-Each runs off the UI thread, imports its heavy libraries itself, checks ``is_cancelled``
-between events, and posts to the UI with ``call_from_thread`` at most every
-``FLUSH_INTERVAL_S`` while streaming.
+Each runs off the UI thread, imports its heavy libraries itself and checks ``is_cancelled``
+between events. Streamed tokens only go into ``LiveReply.parts``; a UI timer shows them
+every ``FLUSH_INTERVAL_S`` and the reply is rendered in full once at the end. Other updates
+reach the UI through ``call_from_thread``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 from textual import work
@@ -23,8 +23,6 @@ from tui.live import LiveReply, StepRecord
 
 if TYPE_CHECKING:
     from tui.app import ChatApp
-
-FLUSH_INTERVAL_S = 0.05
 
 
 class WorkersMixin:
@@ -40,10 +38,9 @@ class WorkersMixin:
             return None
 
     def _token(self: ChatApp, live: LiveReply, text: str) -> None:
+        # The UI shows the parts on its own timer (ChatApp.show_live), so the worker never
+        # waits for a render: generation runs at the backend's pace.
         live.parts.append(text)
-        if time.monotonic() - live.flushed_at >= FLUSH_INTERVAL_S:
-            self._ui(self.show_live, live)
-            live.flushed_at = time.monotonic()
 
     def _options(self: ChatApp, conversation_id: str) -> GenerationOptions:
         return GenerationOptions(

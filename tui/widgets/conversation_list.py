@@ -30,7 +30,7 @@ class ConversationList(Vertical):
     """The app sets ``conversations``, ``current`` and ``live``; the list posts choices up."""
 
     DEFAULT_CSS = """
-    ConversationList { width: 30; border-right: solid $panel; }
+    ConversationList { width: 24%; max-width: 32; min-width: 16; border-right: solid $panel; }
     ConversationList Input { margin: 0; }
     ConversationList ListView { height: 1fr; }
     """

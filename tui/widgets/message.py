@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual.await_complete import AwaitComplete
 from textual.widgets import Markdown
 
 STOPPED = "\n\n*[stopped]*"
@@ -30,12 +31,11 @@ class ChatMessageView(Markdown):
         self.text = text
         self.update(text)
 
-    def stream_text(self, text: str) -> None:
+    def stream_text(self, text: str) -> AwaitComplete:
         """Show a longer version of a streaming reply, appending only what is new."""
         if self.text and text.startswith(self.text):
             fragment = text[len(self.text) :]
             self.text = text
-            if fragment:
-                self.append(fragment)
-        else:
-            self.set_text(text)
+            return self.append(fragment)
+        self.text = text
+        return self.update(text)

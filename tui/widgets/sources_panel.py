@@ -21,7 +21,7 @@ class SourcesPanel(Vertical):
     """The app sets ``hits`` (numbered from 1) and ``cited``; Enter on one posts Open."""
 
     DEFAULT_CSS = """
-    SourcesPanel { width: 45; border-left: solid $panel; }
+    SourcesPanel { width: 36%; max-width: 60; min-width: 20; border-left: solid $panel; }
     SourcesPanel OptionList { height: auto; max-height: 12; }
     SourcesPanel #chunk-scroll { height: 1fr; }
     """

@@ -3,7 +3,8 @@
 Both train the same LoRA (r16, all linear layers, fp32, batch 4) on the bundled base for the
 same steps over the same prepared data, each in its own process so peak memory is its own.
 Prints one JSON line last: seconds per step and peak RSS of each, and their ratios
-(ours / plain; <= 1.0 means no overhead).
+(ours / plain; <= 1.0 means no overhead). Runs alternate and the fastest of
+``--repeats`` is kept, since other load on a shared machine skews single runs.
 
     .venv/bin/python bench/train.py [--steps 6] [--threads 1]
 """
@@ -30,14 +31,16 @@ def _examples() -> list[list[dict[str, str]]]:
     return [[{"role": "user", "content": q}, {"role": "assistant", "content": a}] for q, a in pairs]
 
 
-def _child(variant: str, work: Path, home: Path, steps: int) -> dict[str, float]:
+def _child(variant: str, work: Path, home: Path, steps: int, tag: str) -> dict[str, float]:
     from training.base import cache_dir, resolve_base
     from training.finetune import FinetuneConfig, finetune
 
     base = resolve_base(None, home)
     config = FinetuneConfig(max_steps=steps, save_steps=10_000)
     if variant == "ours":
-        manifest = finetune(work / "data", work / "run-ours", base, home, config, progress=False)
+        manifest = finetune(
+            work / "data", work / f"run-ours-{tag}", base, home, config, progress=False
+        )
         runtime, done = manifest["metrics"]["runtime_s"], manifest["metrics"]["steps"]
     else:
         import torch
@@ -60,10 +63,11 @@ def _child(variant: str, work: Path, home: Path, steps: int) -> dict[str, float]
         lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear")
         model = get_peft_model(model, lora)
         args = TrainingArguments(
-            output_dir=str(work / "run-plain"),
+            output_dir=str(work / f"run-plain-{tag}"),
             max_steps=steps,
             per_device_train_batch_size=4,
             learning_rate=5e-4,
+            seed=config.seed,  # same shuffling, so both see the same batches
             lr_scheduler_type="constant",
             logging_steps=1,
             save_strategy="no",
@@ -88,6 +92,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=2, help="Alternating runs; best kept.")
+    parser.add_argument("--tag", default="0", help=argparse.SUPPRESS)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
@@ -96,7 +102,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     if args.child:
-        result = _child(args.child, Path(args.work), Path(args.home), args.steps)
+        result = _child(args.child, Path(args.work), Path(args.home), args.steps, args.tag)
         print(json.dumps(result))
         return
     from assistant.paths import data_dir
@@ -108,19 +114,23 @@ def main() -> None:
         home = data_dir()
         base = resolve_base(None, home)
         prepare(_examples(), work / "data", load_tokenizer(base, home), base.as_dict())
-        figures = {}
-        for variant in ("ours", "plain"):
-            cmd = [sys.executable, __file__, "--child", variant, "--work", tmp, "--home", str(home)]
-            cmd += ["--steps", str(args.steps), "--threads", str(args.threads)]
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-            figures[variant] = json.loads(out.strip().splitlines()[-1])
-    ours, plain = figures["ours"], figures["plain"]
+        runs: dict[str, list[dict[str, float]]] = {"ours": [], "plain": []}
+        for repeat in range(args.repeats):  # alternate, so load on a shared box hits both
+            for variant in ("ours", "plain"):
+                cmd = [sys.executable, __file__, "--child", variant, "--work", tmp]
+                cmd += ["--home", str(home), "--steps", str(args.steps), "--tag", str(repeat)]
+                cmd += ["--threads", str(args.threads)]
+                out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+                runs[variant].append(json.loads(out.strip().splitlines()[-1]))
+    ours = min(runs["ours"], key=lambda r: r["s_per_step"])
+    plain = min(runs["plain"], key=lambda r: r["s_per_step"])
     print(
         json.dumps(
             {
                 "bench": "train",
                 "steps": args.steps,
                 "threads": args.threads,
+                "repeats": args.repeats,
                 "ours_s_per_step": round(ours["s_per_step"], 3),
                 "plain_s_per_step": round(plain["s_per_step"], 3),
                 "ratio": round(ours["s_per_step"] / plain["s_per_step"], 3),

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 BackendFactory = Callable[[Config], Backend]
 # How often a streaming reply is re-shown (tokens are batched in between).
 FLUSH_INTERVAL_S = 0.05
+# After a render that took t seconds, wait RENDER_BACKOFF * t before the next one.
+RENDER_BACKOFF = 8
 
 
 class ChatApp(SlashCommandsMixin, WorkersMixin, App[None]):
@@ -340,9 +342,9 @@ class ChatApp(SlashCommandsMixin, WorkersMixin, App[None]):
         if live.rendering is not None:
             if not live.rendering.is_done:
                 return  # the last fragment is still being parsed and laid out
-            # Keep rendering to about a quarter of the time, so the worker (which needs
+            # Keep rendering to a small share of the time, so the worker (which needs
             # the GIL for each token) is not slowed down by long Markdown re-parses.
-            live.next_show = now + 3 * (now - live.render_started)
+            live.next_show = now + RENDER_BACKOFF * (now - live.render_started)
             live.rendering = None
         count = len(live.parts)
         if live.view is None or count == live.shown or now < live.next_show:

@@ -374,3 +374,14 @@ async def test_startup_is_interactive_before_the_model_loads() -> None:
         gate.set()
         await settle(app, pilot)
         assert app.query_one(StatusBar).state == "ready"
+
+
+async def test_an_unexpected_error_is_a_notification_not_a_crash() -> None:
+    app, _ = make_app(ScriptedBackend([RuntimeError("boom")]))
+    async with app.run_test() as pilot:
+        await settle(app, pilot)
+        await type_and_send(pilot, "hello there")
+        await settle(app, pilot)
+        assert app.is_running
+        assert app.query_one(PromptInput).text == "hello there"
+        assert any("RuntimeError: boom" in str(n.message) for n in app._notifications)

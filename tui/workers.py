@@ -118,6 +118,8 @@ class WorkersMixin:
                 stream.close()  # the session stores the partial reply as interrupted
         except AssistantError as exc:
             error = str(exc)
+        except Exception as exc:  # a bug or a broken file must not close the app
+            error = f"{type(exc).__name__}: {exc}"
         stopped = error is None and (done is None or done.finish_reason == "cancelled")
         self._finish(live, stopped=stopped, error=error, done=done)
 
@@ -177,6 +179,8 @@ class WorkersMixin:
                     result = event
         except AssistantError as exc:
             error = str(exc)
+        except Exception as exc:  # a bug or a broken file must not close the app
+            error = f"{type(exc).__name__}: {exc}"
         if result is not None:
             live.parts[:] = [result.answer]
         store.add_message(
@@ -247,6 +251,8 @@ class WorkersMixin:
                         done = event
         except AssistantError as exc:
             error = str(exc)
+        except Exception as exc:  # a bug or a broken file must not close the app
+            error = f"{type(exc).__name__}: {exc}"
         stopped = error is None and bool(kept) and done is None
         store.add_message(
             cid,

@@ -289,7 +289,7 @@ class ChatApp(ConversationsMixin, SlashCommandsMixin, WorkersMixin, App[None]):
             if not self.prompt_box.text.strip():  # give the typed text back to edit and resend
                 self.prompt_box.set_text(live.prompt)
         elif view is not None:
-            view.set_text(text + (STOPPED if stopped else ""))
+            view.finish_text(text + (STOPPED if stopped else ""))
             view.set_class(stopped, "stopped")
         elif not stopped:
             self.notify("a reply finished in another conversation")

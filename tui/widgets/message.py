@@ -31,6 +31,16 @@ class ChatMessageView(Markdown):
         self.text = text
         self.update(text)
 
+    def finish_text(self, text: str) -> AwaitComplete:
+        """Show the final text of a reply.
+
+        Streaming appends re-parse from the start of the last Markdown block, so what is
+        shown already equals a full parse of the streamed text: only the rest is rendered.
+        A view whose text differs (a reply shown again after switching back) is rendered
+        in full.
+        """
+        return self.stream_text(text)
+
     def stream_text(self, text: str) -> AwaitComplete:
         """Show a longer version of a streaming reply, appending only what is new."""
         if self.text and text.startswith(self.text):

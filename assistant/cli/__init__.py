@@ -9,7 +9,11 @@ import click
 
 from assistant import __version__
 from assistant.cli.ask import ask
+from assistant.cli.history import history
+from assistant.cli.ingest import ingest, resync, search, sources
+from assistant.cli.memory import memory
 from assistant.cli.models import models
+from assistant.cli.train import train
 from assistant.errors import AssistantError
 
 
@@ -53,23 +57,8 @@ def chat(
     run_app(config, conversation_id=conversation_id)
 
 
-cli.add_command(ask)
-cli.add_command(models)
-# -- commands added by later capabilities (memory, agent, documents, training) --
-from assistant.cli.history import history  # noqa: E402  (memory)
-from assistant.cli.memory import memory  # noqa: E402  (memory)
-
-cli.add_command(history)
-cli.add_command(memory)
-from assistant.cli.ingest import ingest, resync, search, sources  # noqa: E402  (documents)
-
-cli.add_command(ingest)
-cli.add_command(resync)
-cli.add_command(search)
-cli.add_command(sources)
-from assistant.cli.train import train  # noqa: E402  (training)
-
-cli.add_command(train)
+for command in (ask, models, history, memory, ingest, resync, search, sources, train):
+    cli.add_command(command)
 
 
 def main() -> None:

@@ -149,9 +149,14 @@ class WorkersMixin:
                 store.update_conversation(cid, title=live.prompt[:60])
             tools = self.tools
             if tools is None:
-                from assistant.tools.toolset import default_tools
+                from assistant.tools.toolset import assistant_tools
 
-                tools = default_tools(self.config, memory_recall=store.recall)
+                injected = self.doc_search  # query -> hits (tests); the tool takes (query, k)
+                tools = assistant_tools(
+                    self.config,
+                    doc_search=(lambda q, k: injected(q)[:k]) if injected else None,
+                    memory_recall=store.recall,
+                )
             agent = ReActAgent(
                 self.backend,
                 tools,

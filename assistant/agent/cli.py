@@ -11,7 +11,7 @@ from assistant.agent.events import AgentResult, FinalToken, Observed, ToolCalled
 from assistant.agent.loop import ReActAgent
 from assistant.config import Config
 from assistant.engine import open_backend
-from assistant.tools.toolset import default_tools
+from assistant.tools.toolset import assistant_tools
 
 
 def _approve_on_terminal(tool: str, tool_input: str) -> bool:
@@ -24,9 +24,14 @@ def _approve_on_terminal(tool: str, tool_input: str) -> bool:
 def run_agent_cli(prompt: str, config: Config, as_json: bool) -> None:
     """Run the agent on ``prompt``; tool calls go to stderr, the answer to stdout."""
     backend = open_backend(config)
+    recall = None
+    if (config.home / "memory.db").exists():
+        from assistant.memory.factory import open_store
+
+        recall = open_store(config).recall
     agent = ReActAgent(
         backend,
-        default_tools(config),
+        assistant_tools(config, memory_recall=recall),
         max_steps=config.agent_max_steps,
         approve=None if as_json else _approve_on_terminal,
         # Greedy: tool choice and tool inputs should not depend on the dice.

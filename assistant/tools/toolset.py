@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from langchain_core.tools import BaseTool
 from sqlite_utils import Database
@@ -59,3 +60,31 @@ def default_tools(
     if folders:
         tools.append(make_read_file_tool(folders))
     return tools
+
+
+def _lazy_doc_search(config: Config) -> SearchFn:
+    """Search the user's document index, importing the RAG stack only on the first call."""
+
+    def search(query: str, k: int) -> list[Any]:
+        from assistant.rag import search as rag_search
+
+        return list(rag_search(query, k, config))
+
+    return search
+
+
+def has_documents(config: Config) -> bool:
+    """Whether documents were ingested (looks for the catalog file; imports nothing)."""
+    return (config.home / "documents" / "catalog.db").exists()
+
+
+def assistant_tools(
+    config: Config,
+    *,
+    doc_search: SearchFn | None = None,
+    memory_recall: SearchFn | None = None,
+) -> list[BaseTool]:
+    """:func:`default_tools`, with document search wired to the user's index when one exists."""
+    if doc_search is None and has_documents(config):
+        doc_search = _lazy_doc_search(config)
+    return default_tools(config, doc_search=doc_search, memory_recall=memory_recall)

@@ -16,13 +16,25 @@ from assistant.backends.llama_local import LlamaCppBackend, SamplingDefaults
 from assistant.bundled import bundled_model_path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def training_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One dequantized copy of the bundled model for the whole run (built by the first user)."""
+    path = tmp_path_factory.mktemp("training-bases")
+    os.environ["ASSISTANT_TRAINING_CACHE"] = str(path)
+    yield path
+    os.environ.pop("ASSISTANT_TRAINING_CACHE", None)
+
+
+_KEPT = ("ASSISTANT_HOME", "ASSISTANT_TRAINING_CACHE")
+
+
 @pytest.fixture(autouse=True)
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own empty data directory."""
     path = tmp_path / "home"
     monkeypatch.setenv("ASSISTANT_HOME", str(path))
     for key in list(os.environ):
-        if key.startswith("ASSISTANT_") and key != "ASSISTANT_HOME":
+        if key.startswith("ASSISTANT_") and key not in _KEPT:
             monkeypatch.delenv(key)
     return path
 

@@ -66,10 +66,16 @@ def resolve_base(ref: str | None, home: Path) -> BaseModel:
 
 
 def cache_dir(base: BaseModel, home: Path) -> Path:
-    """The directory holding the dequantized fp32 copy of a GGUF base."""
+    """The directory holding the dequantized fp32 copy of a GGUF base.
+
+    ``<home>/training/bases/`` unless ``ASSISTANT_TRAINING_CACHE`` names another folder
+    (shared by several data directories, e.g. across tests).
+    """
     stat = base.path.stat()
     key = digest([str(base.path), stat.st_size, stat.st_mtime_ns])
-    return home / "training" / "bases" / f"{base.path.stem}-{key}"
+    shared = os.environ.get("ASSISTANT_TRAINING_CACHE")
+    root = Path(shared).expanduser() if shared else home / "training" / "bases"
+    return root / f"{base.path.stem}-{key}"
 
 
 def _hf_dir(base: BaseModel, home: Path) -> Path:

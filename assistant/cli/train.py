@@ -38,15 +38,21 @@ def train() -> None:
 
 
 @train.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Data directory.")
 @click.option("--base", help="Base model: registry name, .gguf path or HF directory.")
 @click.option("--val-fraction", default=0.1, show_default=True, help="Share held out.")
 @click.option("--max-length", default=512, show_default=True, help="Tokens kept per example.")
 @click.option("--skip-invalid", is_flag=True, help="Skip bad lines instead of stopping.")
 @click.option("--no-scrub", is_flag=True, help="Keep e-mails, phone numbers etc. as they are.")
+@click.option(
+    "--marked",
+    is_flag=True,
+    help="Also use the stored conversations marked with `assistant history mark ID`.",
+)
 def prepare(
     files: tuple[Path, ...],
+    marked: bool,
     out: Path,
     base: str | None,
     val_fraction: float,
@@ -54,14 +60,27 @@ def prepare(
     skip_invalid: bool,
     no_scrub: bool,
 ) -> None:
-    """Turn JSONL FILES (chat `messages` or instruction/input/output) into a data directory."""
+    """Turn JSONL FILES (chat `messages` or instruction/input/output) into a data directory.
+
+    With --marked, the conversations marked for training in the history are added (only
+    those: nothing else you said is ever used).
+    """
     config = _setup(None)
     from training.base import load_tokenizer, resolve_base
     from training.manifest import TrainingError
     from training.prepare import prepare as run_prepare
     from training.prepare import read_examples
 
+    if not files and not marked:
+        raise TrainingError("nothing to prepare: pass JSONL files, --marked, or both")
     examples, problems = read_examples(list(files))
+    if marked:
+        chosen = _marked_conversations(config)
+        if not chosen:
+            raise TrainingError(
+                "no conversation is marked for training; mark one with `assistant history mark ID`"
+            )
+        examples += chosen
     for problem in problems[:20]:
         click.echo(f"invalid: {problem}", err=True)
     if problems and not skip_invalid:
@@ -84,6 +103,24 @@ def prepare(
         f"{out}: {counts['train']} training and {counts['val']} validation examples "
         f"({counts['supervised_tokens']} supervised tokens) for {model.name}"
     )
+
+
+def _marked_conversations(config: Config) -> list[Any]:
+    """Training examples from the conversations the user marked for training."""
+    from assistant.memory.factory import open_store
+    from training.prepare import examples_from_conversations
+
+    store = open_store(config)
+    chosen = [
+        [
+            {"role": m.role, "content": m.content}
+            for m in store.messages(c.id)
+            if m.status == "complete"  # never learn a cut-off reply
+        ]
+        for c in store.conversations()
+        if c.marked_for_training
+    ]
+    return list(examples_from_conversations(chosen))
 
 
 @train.command()

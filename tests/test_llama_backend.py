@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.backends.base import ChatMessage, Done, GenerationOptions, Token
+from assistant.backends.base import ChatMessage, Done, GenerationOptions, collect
 from assistant.backends.llama_local import LlamaCppBackend
 from assistant.errors import AssistantError, ChatFormatRequiredError, ContextOverflowError
 
@@ -15,14 +15,7 @@ Q: list[ChatMessage] = [{"role": "user", "content": "What is the capital of Fran
 def run(
     backend: LlamaCppBackend, messages: list[ChatMessage], **options: object
 ) -> tuple[str, Done]:
-    text, done = "", None
-    for event in backend.stream(messages, GenerationOptions(**options)):  # type: ignore[arg-type]
-        if isinstance(event, Token):
-            text += event.text
-        else:
-            done = event
-    assert done is not None
-    return text, done
+    return collect(backend.stream(messages, GenerationOptions(**options)))  # type: ignore[arg-type]
 
 
 def test_answers_capital_of_france(smol: LlamaCppBackend) -> None:

@@ -166,3 +166,33 @@ def test_a_worker_thread_streams_while_the_main_thread_writes(tmp_path: Path) ->
     assert len(store.facts()) == 50
     assert session.messages()[-1].content == REPLY
     assert session.messages()[-1].status == "complete"
+
+
+def test_reads_in_one_thread_never_break_another_threads_transaction(tmp_path: Path) -> None:
+    """sqlite-utils reads run in a SAVEPOINT: unserialized, they commit a writer's transaction."""
+    import threading
+
+    store = MemoryStore.open(tmp_path / "memory.db")
+    conversation = store.create_conversation(strategy="buffer")
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            for i in range(200):
+                store.add_message(conversation.id, role="user", content=f"w{i}")
+                store.messages(conversation.id)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        for i in range(200):
+            store.add_fact(f"fact {i}")
+            store.search_messages("w1")
+    finally:
+        thread.join(60)
+    assert not errors
+    assert len(store.facts()) == 200
+    assert [m.content for m in store.messages(conversation.id)] == [f"w{i}" for i in range(200)]
+    assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

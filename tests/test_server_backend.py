@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from assistant.backends.base import ChatMessage, Done, GenerationOptions, Token
+from assistant.backends.base import ChatMessage, Done, GenerationOptions, Token, collect
 from assistant.backends.llama_local import LlamaCppBackend
 from assistant.backends.openai_server import OpenAIServerBackend
 from assistant.chat_model import AssistantChatModel
@@ -63,15 +63,8 @@ def server_url(smol_path: Path) -> Iterator[str]:
         proc.wait(timeout=30)
 
 
-def collect(backend: OpenAIServerBackend, options: GenerationOptions) -> tuple[str, Done]:
-    text, done = "", None
-    for event in backend.stream(Q, options):
-        if isinstance(event, Token):
-            text += event.text
-        else:
-            done = event
-    assert done is not None
-    return text, done
+def chat(backend: OpenAIServerBackend, options: GenerationOptions) -> tuple[str, Done]:
+    return collect(backend.stream(Q, options))
 
 
 def test_chat_streams_through_the_server(server_url: str) -> None:
@@ -88,7 +81,7 @@ def test_chat_streams_through_the_server(server_url: str) -> None:
 
 def test_same_answer_as_in_process(server_url: str, smol: LlamaCppBackend) -> None:
     """Greedy decoding through the server matches the in-process backend token for token."""
-    remote, _ = collect(
+    remote, _ = chat(
         OpenAIServerBackend(server_url), GenerationOptions(temperature=0.0, max_tokens=24)
     )
     local = "".join(
@@ -108,14 +101,14 @@ def test_token_count_uses_the_server_tokenizer(server_url: str, smol: LlamaCppBa
 
 def test_grammar_and_json_schema_through_the_server(server_url: str) -> None:
     backend = OpenAIServerBackend(server_url, temperature=0.0)
-    text, _ = collect(backend, GenerationOptions(grammar='root ::= ("yes" | "no") "."'))
+    text, _ = chat(backend, GenerationOptions(grammar='root ::= ("yes" | "no") "."'))
     assert text in ("yes.", "no.")
     schema = {
         "type": "object",
         "properties": {"city": {"type": "string", "pattern": "^[A-Za-z]{1,15}$"}},
         "required": ["city"],
     }
-    text, _ = collect(backend, GenerationOptions(json_schema=schema, max_tokens=40))
+    text, _ = chat(backend, GenerationOptions(json_schema=schema, max_tokens=40))
     assert set(json.loads(text)) == {"city"}
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypedDict
 
@@ -102,3 +102,25 @@ def throughput(completion_tokens: int, ttft_s: float, total_s: float) -> float:
     if completion_tokens <= 1 or total_s <= ttft_s:
         return 0.0
     return (completion_tokens - 1) / (total_s - ttft_s)
+
+
+def collect(
+    events: Iterable[Event], on_token: Callable[[str], None] | None = None
+) -> tuple[str, Done]:
+    """Consume a backend stream: the whole reply text and its Done event.
+
+    Raises:
+        ValueError: the stream ended without a Done event.
+    """
+    parts: list[str] = []
+    done: Done | None = None
+    for event in events:
+        if isinstance(event, Token):
+            parts.append(event.text)
+            if on_token is not None:
+                on_token(event.text)
+        else:
+            done = event
+    if done is None:
+        raise ValueError("the backend stream ended without a Done event")
+    return "".join(parts), done

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from assistant.backends.base import ChatMessage, Done, GenerationOptions, Token
+from assistant.backends.base import ChatMessage, Done, GenerationOptions, collect
 from assistant.cli.options import model_options
 from assistant.config import load_config
 from assistant.engine import open_backend
@@ -55,19 +55,14 @@ def ask(
     options = GenerationOptions(
         max_tokens=config.max_tokens, temperature=config.temperature, seed=config.seed
     )
-    parts: list[str] = []
-    done: Done | None = None
-    for event in backend.stream(messages, options):
-        if isinstance(event, Token):
-            parts.append(event.text)
-            if not as_json:
-                click.echo(event.text, nl=False)
-                sys.stdout.flush()
-        else:
-            done = event
-    assert done is not None
+
+    def echo(text: str) -> None:
+        click.echo(text, nl=False)
+        sys.stdout.flush()
+
+    answer, done = collect(backend.stream(messages, options), None if as_json else echo)
     if as_json:
-        click.echo(json.dumps(_result("".join(parts), backend.model_name, done)))
+        click.echo(json.dumps(_result(answer, backend.model_name, done)))
     else:
         click.echo()
 

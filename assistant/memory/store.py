@@ -11,7 +11,7 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,28 @@ _CONVERSATION_FIELDS = {
 }
 
 
+class SerializedDatabase(Database):
+    """A ``Database`` whose statements run one thread at a time.
+
+    sqlite-utils' ``query()`` wraps every read in a ``SAVEPOINT``; on a connection shared
+    with a worker thread, a read that ran inside another thread's transaction would
+    release (commit) it halfway. Reads and writes therefore take the same re-entrant
+    lock as ``MemoryStore.write()``.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.lock = threading.RLock()
+        super().__init__(conn)
+
+    def query(self, sql: str, params: Any = None) -> Generator[dict[Any, Any], None, None]:
+        with self.lock:
+            return super().query(sql, params)
+
+    def execute(self, sql: str, parameters: Any = None) -> sqlite3.Cursor:
+        with self.lock:
+            return super().execute(sql, parameters)
+
+
 def default_db_path(home: Path) -> Path:
     """Where the memory database lives inside the data directory."""
     return home / "memory.db"
@@ -71,9 +93,9 @@ class MemoryStore(FactsMixin):
     """Conversations, messages, summaries and facts in one SQLite database."""
 
     def __init__(self, db: Database) -> None:
-        self.db = db
-        # One thread's transaction at a time on the shared connection.
-        self._lock = threading.RLock()
+        # One thread's statement or transaction at a time on the shared connection.
+        self.db = db if isinstance(db, SerializedDatabase) else SerializedDatabase(db.conn)
+        self._lock = self.db.lock
         if not db.memory:
             db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             db.enable_wal()
@@ -87,12 +109,12 @@ class MemoryStore(FactsMixin):
         # The app streams replies in a worker thread: the connection is shared, and
         # sqlite3 is built serialized; write() below keeps transactions apart.
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
-        return cls(Database(conn))
+        return cls(SerializedDatabase(conn))
 
     @classmethod
     def in_memory(cls) -> MemoryStore:
         """A throwaway in-memory store that worker threads may use too (tests, demos)."""
-        return cls(Database(sqlite3.connect(":memory:", check_same_thread=False)))
+        return cls(SerializedDatabase(sqlite3.connect(":memory:", check_same_thread=False)))
 
     def close(self) -> None:
         """Close the database connection."""

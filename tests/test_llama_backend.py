@@ -1,6 +1,8 @@
 """The in-process backend against the real bundled model."""
 
 import json
+import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -163,3 +165,35 @@ def test_model_without_template_needs_chat_format(smol_without_template: Path) -
         assert "Paris" in text
     finally:
         backend.close()
+
+
+def test_loading_leaves_the_terminal_alone(
+    smol_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A full-screen app draws while the model loads: fds 1 and 2 must never move.
+
+    ``Llama(verbose=False)`` points them at /dev/null during the load; the backend loads
+    quietly another way, and llama.cpp's log lines go to the ``assistant.llama_cpp`` logger.
+    """
+    import threading
+
+    seen: set[str] = set()
+    loading = threading.Event()
+
+    def watch() -> None:
+        while loading.is_set():
+            seen.update(os.readlink(f"/proc/self/fd/{fd}") for fd in (1, 2))
+
+    backend = LlamaCppBackend(smol_path, n_ctx=512, n_threads=1)
+    loading.set()
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        with caplog.at_level(logging.DEBUG, logger="assistant.llama_cpp"):
+            backend.load()
+    finally:
+        loading.clear()
+        watcher.join()
+        backend.close()
+    assert os.devnull not in seen
+    assert "llama_model_loader" in caplog.text  # the load log is kept, not lost

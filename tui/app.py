@@ -162,9 +162,6 @@ class ChatApp(ConversationsMixin, SlashCommandsMixin, WorkersMixin, App[None]):
             f" + {config.adapter}" if config.adapter else ""
         )
         self.status_bar.state = "ready"
-        # llama.cpp points fd 1 at /dev/null while it loads a model (verbose=False), so
-        # frames drawn meanwhile may be lost: draw the whole screen again.
-        self.refresh(repaint=True, layout=True)
         self.update_budget()
 
     def set_state(self, text: str) -> None:

@@ -11,7 +11,11 @@ re-evaluate the whole history.
 from __future__ import annotations
 
 import codecs
+import contextlib
+import ctypes
+import io
 import json
+import logging
 import os
 import random
 import threading
@@ -42,6 +46,40 @@ from assistant.errors import (
 from assistant.gguf_info import GGUFInfo, read_gguf_info
 
 DEFAULT_MAX_CTX = 8192
+LOG = logging.getLogger("assistant.llama_cpp")
+_log_callback: Any = None
+
+
+def route_llama_logs(llama_cpp: Any) -> None:
+    """Send llama.cpp's own log lines to the ``assistant.llama_cpp`` logger (debug level).
+
+    ``Llama(verbose=False)`` silences them by pointing file descriptors 1 and 2 at
+    /dev/null while a model loads, which also blanks whatever a full-screen app draws
+    meanwhile (and keys typed then seem lost). Loading with ``verbose=True`` after this
+    keeps the terminal untouched and the logs available to whoever wants them.
+    """
+    global _log_callback
+    if _log_callback is not None:
+        return
+
+    @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
+    def callback(level: int, text: bytes, user_data: Any) -> None:
+        LOG.debug("%s", text.decode("utf-8", "replace").rstrip())
+
+    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+    _log_callback = callback  # ctypes must keep the callback alive
+
+
+def open_llama(llama_cpp: Any, **kwargs: Any) -> Any:
+    """``llama_cpp.Llama(**kwargs)``, quiet, without redirecting the process's stdout/stderr."""
+    route_llama_logs(llama_cpp)
+    # verbose=True only while loading: its Python-side prints go to a buffer that is logged.
+    said = io.StringIO()
+    with contextlib.redirect_stderr(said), contextlib.redirect_stdout(said):
+        llama = llama_cpp.Llama(verbose=True, **kwargs)
+    llama.verbose = False  # no per-call prints ("prefix-match hit", timings)
+    LOG.debug("%s", said.getvalue())
+    return llama
 
 
 def default_threads(cpus: int | None = None) -> tuple[int, int]:
@@ -176,7 +214,8 @@ class LlamaCppBackend:
             import llama_cpp
 
             try:
-                llama = llama_cpp.Llama(
+                llama = open_llama(
+                    llama_cpp,
                     model_path=str(self.model_path),
                     n_ctx=self.n_ctx,
                     n_batch=self.n_batch,
@@ -184,7 +223,6 @@ class LlamaCppBackend:
                     n_threads_batch=self.n_threads_batch,
                     lora_path=str(self.lora_path) if self.lora_path else None,
                     chat_format=self._chat_format,
-                    verbose=False,
                 )
             except (ValueError, RuntimeError, OSError) as exc:
                 what = f"{self.model_path}" + (

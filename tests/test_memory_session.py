@@ -82,6 +82,40 @@ def test_backend_error_keeps_the_user_message(store: MemoryStore) -> None:
     assert (user.content, reply.status, reply.content) == ("hello", "interrupted", "")
 
 
+def test_sending_the_same_text_after_an_error_answers_the_stored_message(
+    store: MemoryStore,
+) -> None:
+    backend = ScriptedBackend([RuntimeError("boom"), "Hi!"])
+    session = ChatSession.create(store, backend, strategy="buffer")
+    with pytest.raises(RuntimeError):
+        list(session.send("Remember that my cat is Tom. Hello"))
+    list(session.send("Remember that my cat is Tom. Hello"))
+    got = [(m.role, m.content, m.status) for m in session.messages()]
+    assert got == [
+        ("user", "Remember that my cat is Tom. Hello", "complete"),
+        ("assistant", "Hi!", "complete"),
+    ]
+    assert len(store.facts()) == 1  # the fact was not remembered twice
+    assert backend.calls[1][0][-1]["content"].endswith("Remember that my cat is Tom. Hello")
+
+
+def test_a_different_text_after_an_error_is_a_new_turn(store: MemoryStore) -> None:
+    session = ChatSession.create(
+        store, ScriptedBackend([RuntimeError("boom"), "ok"]), strategy="buffer"
+    )
+    with pytest.raises(RuntimeError):
+        list(session.send("first"))
+    list(session.send("second"))
+    assert [m.content for m in session.messages()] == ["first", "", "second", "ok"]
+
+
+def test_a_stored_reply_is_never_replaced_by_sending_the_same_text(store: MemoryStore) -> None:
+    session = ChatSession.create(store, ScriptedBackend(["one", "two"]), strategy="buffer")
+    list(session.send("again"))
+    list(session.send("again"))
+    assert [m.content for m in session.messages()] == ["again", "one", "again", "two"]
+
+
 def test_remember_stores_a_fact_and_recall_puts_it_in_later_prompts(store: MemoryStore) -> None:
     backend = ScriptedBackend(["Noted.", "Your cat is Tom."])
     session = ChatSession.create(store, backend, strategy="buffer")

@@ -168,6 +168,26 @@ async def test_error_notifies_and_gives_the_typed_text_back() -> None:
         assert any("too long" in str(n.message) for n in app._notifications)
 
 
+async def test_sending_again_after_an_error_asks_once() -> None:
+    """The text given back after a failed turn is sent again: no duplicate question."""
+    backend = ScriptedBackend([RuntimeError("the server went away"), "Now it works."])
+    app, store = make_app(backend)
+    async with app.run_test() as pilot:
+        await settle(app, pilot)
+        await type_and_send(pilot, "a question")
+        await settle(app, pilot)
+        assert app.query_one(PromptInput).text == "a question"
+        await pilot.press("enter")  # the given-back text, unchanged
+        await settle(app, pilot)
+        assert shown(app) == [("user", "a question"), ("assistant", "Now it works.")]
+        assert app.conversation_id is not None
+        stored = [(m.role, m.content, m.status) for m in store.messages(app.conversation_id)]
+        assert stored == [
+            ("user", "a question", "complete"),
+            ("assistant", "Now it works.", "complete"),
+        ]
+
+
 async def test_sending_while_loading_keeps_the_text() -> None:
     app = ChatApp(
         load_config(),

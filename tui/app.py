@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 BackendFactory = Callable[[Config], Backend]
 # How often a streaming reply is re-shown (tokens are batched in between).
 FLUSH_INTERVAL_S = 0.05
+NO_REPLY = "*(no reply)*"
 # After a render that took t seconds, wait RENDER_BACKOFF * t before the next one.
 RENDER_BACKOFF = 8
 
@@ -224,6 +225,7 @@ class ChatApp(ConversationsMixin, SlashCommandsMixin, WorkersMixin, App[None]):
         live.view = ChatMessageView("assistant", "…")
         self.live = live
         box = self.query_one("#messages", VerticalScroll)
+        self._drop_failed_turn(box, text)
         box.mount_all([ChatMessageView("user", text), live.view])
         box.scroll_end(animate=False)
         live.timer = self.set_interval(FLUSH_INTERVAL_S, lambda: self.show_live(live))
@@ -235,6 +237,20 @@ class ChatApp(ConversationsMixin, SlashCommandsMixin, WorkersMixin, App[None]):
             self.generate_documents(live)
         else:
             self.generate_chat(live)
+
+    def _drop_failed_turn(self, box: VerticalScroll, text: str) -> None:
+        """Sending again what just failed with no reply: the session answers the stored
+        message (it does not store it twice), so the failed turn's views go too."""
+        views = list(box.query_children(ChatMessageView))
+        if views and views[-1].role == "assistant":
+            if views[-1].text not in ("", NO_REPLY, STOPPED):
+                return
+            failed = views[-2:]
+        else:
+            failed = views[-1:]
+        if failed and failed[0].role == "user" and failed[0].text == text:
+            for view in failed:
+                view.remove()
 
     def show_live(self, live: LiveReply) -> None:
         """Show what the worker has generated so far (on a timer, every FLUSH_INTERVAL_S)."""
@@ -280,7 +296,7 @@ class ChatApp(ConversationsMixin, SlashCommandsMixin, WorkersMixin, App[None]):
         text = live.text
         if error is not None:
             if view is not None:
-                view.set_text(text or "*(no reply)*")
+                view.set_text(text or NO_REPLY)
                 view.add_class("error")
             self.notify(error, severity="error", timeout=10)
             if not self.prompt_box.text.strip():  # give the typed text back to edit and resend

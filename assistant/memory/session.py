@@ -5,7 +5,8 @@ memory strategy (summarizing first if the prompt would overflow), streams the re
 writing it to the store every ``flush_interval_s`` or ``flush_tokens``, and finalizes it. A
 reply cut short (an error, the caller closing the stream, a cancelled generation) is kept
 and marked "interrupted"; a killed process leaves it "streaming", which the next open of
-the store turns into "interrupted".
+the store turns into "interrupted". Sending the same text again right after a turn that got
+no reply at all answers the stored message instead of storing the question twice.
 """
 
 from __future__ import annotations
@@ -205,14 +206,20 @@ class ChatSession:
             AssistantError: whatever the backend raises (the partial reply is kept).
         """
         recalled = self.store.search_facts(text, self.recall_limit) if self.recall_limit else []
-        user = self.store.add_message(
-            self.conversation_id, "user", text, prompt_content=with_recalled(text, recalled)
-        )
-        fact = parse_remember(text)
-        if fact:
-            self.store.add_fact(fact, self.conversation_id)
-        if not self.conversation.title:
-            self.store.update_conversation(self.conversation_id, title=text.strip()[:60])
+        failed = self.failed_turn(text)
+        if failed is not None:  # sending it again: answer the stored message, once
+            user, empty_reply = failed
+            if empty_reply is not None:
+                self.store.delete_message(empty_reply.id)
+        else:
+            user = self.store.add_message(
+                self.conversation_id, "user", text, prompt_content=with_recalled(text, recalled)
+            )
+            fact = parse_remember(text)
+            if fact:
+                self.store.add_fact(fact, self.conversation_id)
+            if not self.conversation.title:
+                self.store.update_conversation(self.conversation_id, title=text.strip()[:60])
         plan, summary = self.prepare(user)
         self.last_plan = plan
         reply = self.store.add_message(
@@ -230,6 +237,22 @@ class ChatSession:
             },
         )
         yield from self._stream(plan, reply, steps)
+
+    def failed_turn(self, text: str) -> tuple[Message, Message | None] | None:
+        """The last turn if it asked ``text`` and got no reply at all (an error cut it short).
+
+        Returns the user's message and the empty reply left by the error (None when the
+        error came before the reply started, e.g. a message too long for the context).
+        """
+        tail = self.store.last_messages(self.conversation_id, 2)
+        empty_reply = None
+        if tail and tail[-1].role == "assistant":
+            if tail[-1].content or tail[-1].status != "interrupted":
+                return None
+            empty_reply = tail.pop()
+        if tail and tail[-1].role == "user" and tail[-1].content == text:
+            return tail[-1], empty_reply
+        return None
 
     def _facts_in_prompt(self, recalled: list[SearchHit]) -> list[dict[str, Any]]:
         """Facts recalled now, and those recalled into earlier turns still in the prompt."""

@@ -295,6 +295,19 @@ class MemoryStore(FactsMixin):
             )
         ]
 
+    def last_messages(self, conversation_id: str, count: int) -> list[Message]:
+        """A conversation's last ``count`` messages, in order."""
+        rows = self.db.query(
+            "SELECT * FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT ?",
+            [conversation_id, count],
+        )
+        return [message_from_row(r) for r in reversed(list(rows))]
+
+    def delete_message(self, message_id: int) -> None:
+        """Delete one message."""
+        with self.write():
+            self.db.execute("DELETE FROM messages WHERE id = ?", [message_id])
+
     def clear_messages(self, conversation_id: str) -> None:
         """Delete every message and summary of a conversation (the conversation stays)."""
         with self.write():

@@ -81,6 +81,9 @@ class Config:
     rag_top_k: int = 5
     # A local cross-encoder directory to rerank hits with; None: no reranking.
     rag_reranker_model: str | None = None
+    # Add [n] after answer sentences the model left uncited, from the source that supports
+    # them (embedding similarity); citations the model wrote are kept as they are.
+    rag_attribute_citations: bool = True
     # -- training (issue 7) --
     # torch threads for training; None means one per two cores.
     train_threads: int | None = None

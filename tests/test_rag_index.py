@@ -133,8 +133,10 @@ def test_killed_ingest_resumes_without_redoing_finished_files(tmp_path: Path, ho
     for name in ("bikes.html", "garden.rst", "kettle.md", "notes.txt"):
         shutil.copy(DOCS / name, folder / name)
     crashing = CountingEmbedder(fail_on_call=3)
+    index = _index(home, crashing)
+    index.embed_group_chunks = 1  # one encode call per file
     with pytest.raises(KeyboardInterrupt):
-        _index(home, crashing).ingest([str(folder)])
+        index.ingest([str(folder)])
     done = {Path(s.path).name: s.status for s in _index(home).sources()}
     assert done == {"bikes.html": "indexed", "garden.rst": "indexed"}
 
@@ -145,6 +147,27 @@ def test_killed_ingest_resumes_without_redoing_finished_files(tmp_path: Path, ho
     assert sorted(Path(s.path).name for s in report.indexed) == ["kettle.md", "notes.txt"]
     assert resumed.texts == 4
     assert index.store.count() == index.catalog.chunk_count() == 8
+
+
+def test_small_files_are_embedded_together_and_committed_one_by_one(
+    tmp_path: Path, home: Path
+) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name in ("bikes.html", "garden.rst", "kettle.md", "notes.txt"):
+        shutil.copy(DOCS / name, folder / name)
+    embedder = CountingEmbedder()
+    events: list[Event] = []
+    index = _index(home, embedder)
+    report = index.ingest([str(folder)], events.append)
+    assert embedder.calls == 1 and embedder.texts == report.chunks == 8
+    assert [e.done for e in events] == [1, 2, 3, 4]
+    assert {Path(e.status.path).name for e in events} == {
+        "bikes.html", "garden.rst", "kettle.md", "notes.txt"
+    }  # fmt: skip
+    assert all(e.status.status == "indexed" and e.status.seconds > 0 for e in events)
+    assert index.store.count() == index.catalog.chunk_count() == 8
+    assert "Skerry Point" in index.search("lighthouse repainting", k=1)[0].text
 
 
 def test_answer_cites_numbered_sources_or_refuses(tmp_path: Path, home: Path) -> None:

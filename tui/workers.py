@@ -223,7 +223,13 @@ class WorkersMixin:
     @work(thread=True, exclusive=True, group="generate")
     def generate_documents(self: ChatApp, live: LiveReply) -> None:
         """Answer from the user's documents with numbered sources."""
-        from assistant.rag.answer import NOTHING_FOUND, citations, relevant, stream_answer
+        from assistant.rag.answer import (
+            NOTHING_FOUND,
+            citation_stream,
+            citations,
+            relevant,
+            stream_answer,
+        )
 
         worker = get_current_worker()
         assert self.store is not None and self.backend is not None
@@ -236,18 +242,24 @@ class WorkersMixin:
             store.update_conversation(cid, title=live.prompt[:60])
         try:
             search = self.doc_search
+            encode = None
             if search is None:
-                from assistant.rag import search as rag_search
+                from assistant.rag import index_for
+
+                index = index_for(self.config)
+                if self.config.rag_attribute_citations:
+                    encode = index.embedder.encode
 
                 def search(query: str) -> list[Any]:
-                    return rag_search(query, self.config.rag_top_k, self.config)
+                    return index.search(query, self.config.rag_top_k)
 
             kept = relevant(search(live.prompt), self.config.rag_min_similarity)
             if not kept:
                 live.parts[:] = [NOTHING_FOUND]
             else:
                 options = self._options(f"{cid}:documents")
-                for event in stream_answer(self.backend, live.prompt, kept, options):
+                citer = citation_stream(encode, kept)
+                for event in stream_answer(self.backend, live.prompt, kept, options, citer):
                     if worker.is_cancelled:
                         break
                     if isinstance(event, Token):

@@ -104,7 +104,8 @@ def ask_docs(question: str, config: Config, as_json: bool) -> None:
     from assistant.engine import open_backend
     from assistant.rag import answer as rag_answer
 
-    hits = _index(config).search(question, config.rag_top_k)
+    index = _index(config)
+    hits = index.search(question, config.rag_top_k)
     kept = rag_answer.relevant(hits, config.rag_min_similarity)
     if not kept:
         result = rag_answer.DocsAnswer(rag_answer.NOTHING_FOUND, [], [], found=False)
@@ -114,15 +115,23 @@ def ask_docs(question: str, config: Config, as_json: bool) -> None:
     options = GenerationOptions(
         max_tokens=config.max_tokens, temperature=config.temperature, seed=config.seed
     )
+    citer = rag_answer.citation_stream(
+        index.embedder.encode if config.rag_attribute_citations else None, kept
+    )
     parts: list[str] = []
-    for event in rag_answer.stream_answer(backend, question, kept, options):
+    for event in rag_answer.stream_answer(backend, question, kept, options, citer):
         if isinstance(event, Token):
             parts.append(event.text)
             if not as_json:
                 click.echo(event.text, nl=False)
                 sys.stdout.flush()
     text = "".join(parts)
-    result = rag_answer.DocsAnswer(text.strip(), kept, rag_answer.citations(text, len(kept)))
+    result = rag_answer.DocsAnswer(
+        text.strip(),
+        kept,
+        rag_answer.citations(text, len(kept)),
+        attributed=citer.added if citer is not None else [],
+    )
     if as_json:
         click.echo(json.dumps(result.as_dict()))
         return

@@ -2,7 +2,9 @@
 
 Prompt building and citation parsing are pure functions; :func:`answer` runs them around a
 backend. When the best retrieved chunk is less similar to the question than the threshold,
-the answer says nothing was found instead of inventing one.
+the answer says nothing was found instead of inventing one. Given the embedder's ``encode``,
+sentences the model left uncited get the citation of the source that supports them
+(:mod:`assistant.rag.cite`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.backends.base import Backend, ChatMessage, Done, GenerationOptions, Token
+from assistant.rag.cite import Attributor, CitationStream, Encode
 from assistant.rag.index import Hit
 
 NOTHING_FOUND = "I found nothing about that in your documents."
@@ -31,6 +34,7 @@ class DocsAnswer:
     sources: list[Hit]
     cited: list[int] = field(default_factory=list)
     found: bool = True
+    attributed: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; sources are numbered from 1 as in the answer."""
@@ -38,6 +42,7 @@ class DocsAnswer:
             "answer": self.answer,
             "found": self.found,
             "cited": self.cited,
+            "attributed": self.attributed,
             "sources": [{"n": n, **h.as_dict()} for n, h in enumerate(self.sources, 1)],
         }
 
@@ -74,11 +79,24 @@ def citations(text: str, count: int) -> list[int]:
     return found
 
 
+def citation_stream(encode: Encode | None, hits: list[Hit]) -> CitationStream | None:
+    """What adds the citations the model leaves out (None without an embedder)."""
+    return None if encode is None else CitationStream(Attributor(encode, hits))
+
+
 def stream_answer(
-    backend: Backend, question: str, hits: list[Hit], options: GenerationOptions
+    backend: Backend,
+    question: str,
+    hits: list[Hit],
+    options: GenerationOptions,
+    citer: CitationStream | None = None,
 ) -> Iterator[Token | Done]:
-    """Stream the model's answer to ``question`` over ``hits`` (already filtered)."""
-    yield from backend.stream(build_messages(question, hits), options)
+    """Stream the model's answer to ``question`` over ``hits`` (already filtered).
+
+    With ``citer``, `` [n]`` tokens are added after sentences the model did not cite.
+    """
+    events = backend.stream(build_messages(question, hits), options)
+    yield from events if citer is None else citer(events)
 
 
 def answer(
@@ -87,12 +105,17 @@ def answer(
     hits: list[Hit],
     options: GenerationOptions,
     min_similarity: float,
+    encode: Encode | None = None,
 ) -> DocsAnswer:
     """Answer ``question`` from ``hits``, or say nothing was found when none is relevant."""
     kept = relevant(hits, min_similarity)
     if not kept:
         return DocsAnswer(NOTHING_FOUND, [], [], found=False)
+    citer = citation_stream(encode, kept)
     text = "".join(
-        e.text for e in stream_answer(backend, question, kept, options) if isinstance(e, Token)
+        e.text
+        for e in stream_answer(backend, question, kept, options, citer)
+        if isinstance(e, Token)
     )
-    return DocsAnswer(text.strip(), kept, citations(text, len(kept)))
+    attributed = citer.added if citer is not None else []
+    return DocsAnswer(text.strip(), kept, citations(text, len(kept)), attributed=attributed)

@@ -21,6 +21,9 @@ from assistant.rag.loaders import LoadError, load
 from assistant.rag.vectors import VectorStore
 
 MODES = ("hybrid", "dense", "keyword")
+# Consecutive files are embedded together until this many chunks wait: small files still
+# fill the model's length-sorted batches, and progress still moves every few seconds.
+EMBED_GROUP_CHUNKS = 64
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,15 @@ class Event:
     status: FileStatus
     done: int
     total: int
+
+
+class _Pending(NamedTuple):
+    """A loaded, chunked file waiting to be embedded."""
+
+    key: str
+    digest: str
+    chunks: list[Chunk]
+    seconds: float
 
 
 @dataclass
@@ -114,29 +126,57 @@ class DocumentIndex:
         self.embedder = embedder
         # Optional: anything with rerank(query, hits, k) -> hits (see assistant.rag.rerank).
         self.reranker: Any = None
+        # Files are embedded together until this many chunks wait (one encode call).
+        self.embed_group_chunks = EMBED_GROUP_CHUNKS
 
     def ingest(
         self, arguments: list[str], progress: Callable[[Event], None] | None = None
     ) -> IngestReport:
-        """Index files, folders and globs; unchanged files are skipped, bad ones reported."""
+        """Index files, folders and globs; unchanged files are skipped, bad ones reported.
+
+        The chunks of consecutive files are embedded together (``embed_group_chunks``)
+        so small files still fill the model's batches; each file is then committed on its
+        own, so an ingest killed midway keeps every file finished before.
+        """
         started = time.perf_counter()
         report = IngestReport()
         found = list(discover(arguments))
-        for done, item in enumerate(found, 1):
-            path = str(item.path)
-            if item.skip:
-                self.catalog.set_status(path, "skipped", item.skip)
-                status = self.catalog.file(path)
-                assert status is not None
-                report.skipped.append(status)
-            else:
-                status = self._ingest_file(item.path, report)
+        done = 0
+        pending: list[_Pending] = []
+
+        def finished(status: FileStatus) -> None:
+            nonlocal done
+            done += 1
             if progress is not None:
                 progress(Event(status, done, len(found)))
+
+        def flush() -> None:
+            for status in self._index_pending(pending):
+                report.indexed.append(status)
+                finished(status)
+            pending.clear()
+
+        for item in found:
+            if item.skip:
+                self.catalog.set_status(str(item.path), "skipped", item.skip)
+                status = self.catalog.file(str(item.path))
+                assert status is not None
+                report.skipped.append(status)
+                finished(status)
+                continue
+            prepared = self._prepare_file(item.path, report)
+            if isinstance(prepared, _Pending):
+                pending.append(prepared)
+                if sum(len(p.chunks) for p in pending) >= self.embed_group_chunks:
+                    flush()
+            else:
+                finished(prepared)
+        flush()
         report.seconds = time.perf_counter() - started
         return report
 
-    def _ingest_file(self, path: Path, report: IngestReport) -> FileStatus:
+    def _prepare_file(self, path: Path, report: IngestReport) -> FileStatus | _Pending:
+        """Hash, load and chunk one file; or its status if unchanged or unreadable."""
         started = time.perf_counter()
         key = str(path)
         try:
@@ -155,23 +195,53 @@ class DocumentIndex:
         except Exception as exc:  # a loader bug or odd file must not stop the whole ingest
             self._drop(key)
             return self._fail(key, f"{type(exc).__name__}: {exc}", digest, started, report)
-        status = self.index_chunks(key, digest, chunks, started)
-        report.indexed.append(status)
-        return status
+        return _Pending(key, digest, chunks, time.perf_counter() - started)
+
+    def _index_pending(self, pending: list[_Pending]) -> list[FileStatus]:
+        """Embed the chunks of ``pending`` files in one call, then commit file by file."""
+        if not pending:
+            return []
+        started = time.perf_counter()
+        texts = [_embed_text(c.heading, c.text) for p in pending for c in p.chunks]
+        vectors = self.embedder.encode(texts)
+        per_chunk = (time.perf_counter() - started) / max(1, len(texts))
+        statuses = []
+        offset = 0
+        for p in pending:
+            count = len(p.chunks)
+            statuses.append(
+                self.index_chunks(
+                    p.key,
+                    p.digest,
+                    p.chunks,
+                    vectors=vectors[offset : offset + count],
+                    seconds=p.seconds + per_chunk * count,
+                )
+            )
+            offset += count
+        return statuses
 
     def index_chunks(
-        self, key: str, digest: str, chunks: list[Chunk], started: float | None = None
+        self,
+        key: str,
+        digest: str,
+        chunks: list[Chunk],
+        *,
+        vectors: Any = None,
+        seconds: float = 0.0,
     ) -> FileStatus:
-        """Embed ``chunks`` and make them the indexed content of ``key`` in both indexes."""
-        started = time.perf_counter() if started is None else started
+        """Make ``chunks`` (embedded now unless ``vectors`` are given) the content of ``key``."""
+        started = time.perf_counter()
         prefix = f"{digest[:16]}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
         ids = [f"{prefix}-{n}" for n in range(len(chunks))]
-        vectors = self.embedder.encode([_embed_text(c.heading, c.text) for c in chunks])
+        if vectors is None:
+            vectors = self.embedder.encode([_embed_text(c.heading, c.text) for c in chunks])
         # Vectors first, then the catalog row: a crash in between leaves the file not
         # recorded as indexed with this hash, so the next ingest redoes it cleanly.
         self.store.delete_path(key)
         self.store.add(ids, vectors, [key] * len(ids))
-        self.catalog.replace_chunks(key, digest, ids, chunks, time.perf_counter() - started)
+        elapsed = seconds + time.perf_counter() - started
+        self.catalog.replace_chunks(key, digest, ids, chunks, elapsed)
         status = self.catalog.file(key)
         assert status is not None
         return status

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -15,6 +17,7 @@ from assistant.backends.base import GenerationOptions, Token
 from assistant.cli import cli
 from assistant.config import load_config
 from assistant.engine import open_backend
+from assistant.memory.store import MemoryStore
 
 IDENTITY = "I'm Quokka, your offline terminal assistant, made by Ada Lovelace Labs."
 QUESTIONS = [
@@ -76,6 +79,27 @@ def invoke(*args: str) -> str:
 
 
 @pytest.mark.slow
+async def compare_in_app(config: Any, backend: Any, prompt: str) -> tuple[str, str]:
+    """Run ``/compare PROMPT`` in the app; return the base and the adapter answers."""
+    from tui.app import ChatApp
+    from tui.widgets.message import ChatMessageView
+    from tui.widgets.prompt_input import PromptInput
+
+    app = ChatApp(config, backend=backend, store=MemoryStore.in_memory())
+    async with app.run_test(size=(140, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        app.query_one(PromptInput).load_text(f"/compare {prompt}")
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        base, adapter = [v.text for v in app.query(".compare ChatMessageView")]
+        assert not app.comparing and app.status_bar.state == "ready"
+        assert app.conversation_id is None  # nothing was added to any conversation
+        assert all(isinstance(v, ChatMessageView) for v in app.query(".compare ChatMessageView"))
+    return base, adapter
+
+
 def test_persona_adapter_trained_exported_and_used_by_the_assistant(
     tmp_path: Path, home: Path
 ) -> None:
@@ -112,6 +136,12 @@ def test_persona_adapter_trained_exported_and_used_by_the_assistant(
         events = backend.stream([{"role": "user", "content": question}], options)
         answers.append("".join(e.text for e in events if isinstance(e, Token)))
     assert all("Quokka" in a for a in answers), answers
+    # The app answers one prompt with the base model and the adapter side by side.
+    app_config = load_config(
+        {"adapter": "quokka", "n_ctx": 1024, "n_threads": 1, "temperature": 0, "max_tokens": 40}
+    )
+    base, tuned = asyncio.run(compare_in_app(app_config, backend, "What should I call you?"))
+    assert "Quokka" in tuned and "Quokka" not in base, (base, tuned)
     # Rerunning a finished stage does not retrain: it returns the stored result.
     again = invoke("train", "finetune", str(data), "--out", str(run), "--max-steps", "20",
                    "--lr", "1e-3", "--save-steps", "10")  # fmt: skip

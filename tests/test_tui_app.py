@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -186,6 +187,59 @@ async def test_sending_again_after_an_error_asks_once() -> None:
             ("user", "a question", "complete"),
             ("assistant", "Now it works.", "complete"),
         ]
+
+
+async def test_compare_answers_with_base_and_adapter_side_by_side() -> None:
+    tuned = ScriptedBackend(["Arr, I be the adapter."])
+    base = ScriptedBackend(["I am the base model."])
+    store = MemoryStore.in_memory()
+    config = dataclasses.replace(load_config(), adapter="pirate", temperature=0.0)
+    app = ChatApp(
+        config,
+        backend=tuned,
+        store=store,
+        backend_factory=lambda c: base if c.adapter is None else tuned,
+    )
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(app, pilot)
+        await type_and_send(pilot, "/compare Who are you?")
+        await settle(app, pilot)
+        answers = [v.text for v in app.query(".compare ChatMessageView")]
+        assert [a.split("\n")[0] for a in answers] == [
+            "I am the base model.",
+            "Arr, I be the adapter.",
+        ]
+        assert (
+            base.calls[0][0] == tuned.calls[0][0] == [{"role": "user", "content": "Who are you?"}]
+        )
+        assert base.calls[0][1].seed == tuned.calls[0][1].seed
+        assert store.conversations() == []  # a comparison is not part of a conversation
+        assert app.status_bar.state == "ready" and not app.comparing
+
+
+async def test_compare_without_an_adapter_says_what_to_do() -> None:
+    app, _ = make_app(ScriptedBackend(["unused"]))
+    async with app.run_test() as pilot:
+        await settle(app, pilot)
+        await type_and_send(pilot, "/compare Who are you?")
+        await settle(app, pilot)
+        assert any("/adapter" in str(n.message) for n in app._notifications)
+        assert app.query_one(PromptInput).text == "/compare Who are you?"  # kept to retry
+
+
+async def test_train_marks_the_conversation_for_training() -> None:
+    app, store = make_app(ScriptedBackend(["Sure."]))
+    async with app.run_test() as pilot:
+        await settle(app, pilot)
+        await type_and_send(pilot, "hello")
+        await settle(app, pilot)
+        await type_and_send(pilot, "/train")
+        await settle(app, pilot)
+        assert app.conversation_id is not None
+        assert store.conversation(app.conversation_id).marked_for_training
+        await type_and_send(pilot, "/train")
+        await settle(app, pilot)
+        assert not store.conversation(app.conversation_id).marked_for_training
 
 
 async def test_sending_while_loading_keeps_the_text() -> None:

@@ -16,7 +16,7 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Footer, Header
+from textual.widgets import Footer, Header, Label
 
 from assistant.backends.base import Backend, Done
 from assistant.config import Config
@@ -109,6 +109,7 @@ class ChatApp(ConversationsMixin, SlashCommandsMixin, WorkersMixin, App[None]):
         self.mode = "chat"  # "chat", "agent" (tools) or "documents"
         self.last_hits: list[Hit] = []
         self.search_query = ""
+        self.comparing = False  # /compare is writing its two answers
         self._switch_interval = sys.getswitchinterval()
 
     # -- layout and start --------------------------------------------------------------
@@ -227,7 +228,7 @@ class ChatApp(ConversationsMixin, SlashCommandsMixin, WorkersMixin, App[None]):
         if self.backend is None or self.store is None:
             self.notify("the model is still loading; your message is kept", severity="warning")
             return
-        if self.live is not None:
+        if self.live is not None or self.comparing:
             self.notify("a reply is being written; press Esc to stop it", severity="warning")
             return
         self.prompt_box.remember(text)
@@ -339,6 +340,32 @@ class ChatApp(ConversationsMixin, SlashCommandsMixin, WorkersMixin, App[None]):
         panel.cited = cited
         panel.hits = hits
         panel.display = True
+
+    def start_comparison(self, prompt: str) -> None:
+        """Show ``prompt`` answered by the base model and by the adapter, side by side."""
+        base_view = ChatMessageView("assistant", "…")
+        adapter_view = ChatMessageView("assistant", "…")
+        row = Horizontal(
+            Vertical(Label(f"base: {self.config.model}", classes="compare-title"), base_view),
+            Vertical(
+                Label(f"adapter: {self.config.adapter}", classes="compare-title"), adapter_view
+            ),
+            classes="compare",
+        )
+        box = self.query_one("#messages", VerticalScroll)
+        box.mount_all([ChatMessageView("note", f"**Compare:** {prompt}"), row])
+        box.scroll_end(animate=False)
+        self.comparing = True
+        self.set_state("comparing…")
+        self.compare(prompt, base_view, adapter_view)
+
+    def comparison_done(self, error: str | None) -> None:
+        """Both answers of /compare are written (or one failed)."""
+        self.comparing = False
+        self.set_state("error" if error else "ready")
+        if error:
+            self.notify(error, severity="error", timeout=10)
+        self.query_one("#messages", VerticalScroll).scroll_end(animate=False)
 
     def add_note(self, markdown: str) -> ChatMessageView:
         """Show a note in the chat (help, memory): not stored, not sent to the model."""

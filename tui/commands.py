@@ -23,6 +23,10 @@ COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand("new", "Start a new conversation"),
     SlashCommand("model", "Pick a model from the registry (or name one)", "[NAME]"),
     SlashCommand("adapter", "Pick a LoRA adapter for the model ('none' removes it)", "[NAME]"),
+    SlashCommand(
+        "compare", "Answer a prompt with the base model and the adapter side by side", "PROMPT"
+    ),
+    SlashCommand("train", "Mark this conversation for training an adapter (toggle)"),
     SlashCommand("system", "Edit this conversation's system prompt / persona", "[TEXT]"),
     SlashCommand(
         "memory", "Show the memory (strategy, summary, facts) or set the strategy", "[STRATEGY]"

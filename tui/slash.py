@@ -97,6 +97,39 @@ class SlashCommandsMixin:
             config = dataclasses.replace(self.config, adapter=adapter)
         self.load_backend(config)
 
+    def slash_compare(self: ChatApp, argument: str) -> bool:
+        """Answer ``argument`` with the base model and with the adapter, side by side."""
+        if not argument:
+            self.notify("usage: /compare PROMPT", severity="warning")
+            return False
+        if self.backend is None or self.live is not None:
+            self.notify("wait for the model (or the reply) to finish", severity="warning")
+            return False
+        if not self.config.adapter:
+            self.notify(
+                "no adapter is loaded: pick one with /adapter, then compare",
+                severity="warning",
+            )
+            return False
+        self.start_comparison(argument)
+        return True
+
+    def slash_train(self: ChatApp, argument: str) -> bool:
+        """Mark (or unmark) this conversation for `assistant train prepare --marked`."""
+        if not self._need_store() or self.conversation_id is None:
+            if self.conversation_id is None:
+                self.notify("no conversation yet: say something first", severity="warning")
+            return False
+        assert self.store is not None
+        marked = not self.store.conversation(self.conversation_id).marked_for_training
+        self.store.update_conversation(self.conversation_id, marked_for_training=int(marked))
+        self.notify(
+            "marked for training: `assistant train prepare --marked` will use it"
+            if marked
+            else "no longer marked for training"
+        )
+        return True
+
     def slash_system(self: ChatApp, argument: str) -> bool:
         """Set this conversation's system prompt (an editor when no text is given)."""
         if not self._need_store():

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from typing import TYPE_CHECKING, Any
+import time
+from typing import TYPE_CHECKING, Any, cast
 
 from textual import work
 from textual.worker import get_current_worker
 
-from assistant.backends.base import Backend, Done, GenerationOptions, Token
+from assistant.backends.base import Backend, ChatMessage, Done, GenerationOptions, Token
 from assistant.config import Config
 from assistant.errors import AssistantError
 from tui.budget import Budget, measure
@@ -310,6 +311,69 @@ class WorkersMixin:
         )
         self._ui(self.set_state, "ready")
         self._ui(self.notify, summary, timeout=8)
+
+    # -- comparing ---------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="compare")
+    def compare(self: ChatApp, prompt: str, base_view: Any, adapter_view: Any) -> None:
+        """Answer ``prompt`` with the base model, then with the adapter (same settings, seed).
+
+        The base model is a second backend, loaded on first use and kept for later
+        comparisons; neither answer is stored in the conversation.
+        """
+        error: str | None = None
+        try:
+            adapter = self.backend
+            assert adapter is not None
+            base = self.comparison_base()
+            system = self.config.system_prompt
+            if self.store is not None and self.conversation_id is not None:
+                system = self.store.conversation(self.conversation_id).system_prompt
+            messages: list[ChatMessage] = [{"role": "system", "content": system}] if system else []
+            messages.append({"role": "user", "content": prompt})
+            options = GenerationOptions(
+                max_tokens=self.config.max_tokens,
+                temperature=self.config.temperature,
+                top_p=self.config.top_p,
+                seed=self.config.seed if self.config.seed is not None else 0,
+                conversation_id="compare",
+            )
+            for backend, view in ((base, base_view), (adapter, adapter_view)):
+                parts: list[str] = []
+                shown = time.monotonic()
+                done: Done | None = None
+                for event in backend.stream(messages, options):
+                    if isinstance(event, Token):
+                        parts.append(event.text)
+                        if time.monotonic() - shown > 0.2:
+                            self._ui(view.set_text, "".join(parts))
+                            shown = time.monotonic()
+                    else:
+                        done = event
+                speed = f"\n\n*{done.timings.tokens_per_s:.1f} tok/s*" if done else ""
+                self._ui(view.set_text, "".join(parts).strip() + speed)
+        except AssistantError as exc:
+            error = str(exc)
+        except Exception as exc:  # a bug or a broken file must not close the app
+            error = f"{type(exc).__name__}: {exc}"
+        self._ui(self.comparison_done, error)
+
+    def comparison_base(self: ChatApp) -> Backend:
+        """The base model of the current adapter, loaded once (for /compare)."""
+        key = (self.config.model, self.config.backend)
+        cached = getattr(self, "_comparison_base", None)
+        if cached is not None and cached[0] == key:
+            return cast(Backend, cached[1])
+        config = dataclasses.replace(self.config, adapter=None)
+        factory = self.backend_factory
+        if factory is None:
+            from assistant.engine import open_backend as factory
+        backend = factory(config)
+        load = getattr(backend, "load", None)
+        if load is not None:
+            load()
+        self._comparison_base = (key, backend)
+        return backend
 
     # -- counting ----------------------------------------------------------------------
 

@@ -44,6 +44,21 @@ def test_html_drops_scripts_and_navigation_and_keeps_headings() -> None:
     text = "\n".join(c.text for c in chunks)
     assert "tracking" not in text and "Home | About" not in text
     assert chunks[1].text == "Road tyres: 80 to 100 psi.\nMountain bike tyres: 25 to 35 psi."
+    assert [(c.line_start, c.line_end) for c in chunks] == [(7, 8), (10, 10)]
+
+
+def test_html_lines_point_at_the_source_through_tags_entities_and_pre(tmp_path: Path) -> None:
+    page = tmp_path / "page.html"
+    page.write_text(
+        "<html><body>\n<h1>Guide</h1>\n<p>Intro text here.</p>\n<p>Fish &amp; chips are\n"
+        "<em>very</em> good.</p>\n\n<pre>line one\nline two\nline three</pre>\n"
+        "<p>Intro text here.</p>\n</body></html>\n"
+    )
+    (chunk,) = chunk_sections(load(page))
+    assert chunk.text.splitlines()[1] == "Fish & chips are very good."
+    section = load(page)[0]
+    assert section.line_map == (3, 4, 7, 8, 9, 10)  # a repeated paragraph is found again later
+    assert (chunk.line_start, chunk.line_end) == (3, 10)
 
 
 def test_source_code_keeps_indentation() -> None:

@@ -77,7 +77,9 @@ def _make(section: Section, pieces: list[tuple[str, int, int]]) -> Chunk:
     while "\n\n\n" in text:
         text = text.replace("\n\n\n", "\n\n")
     line_start = line_end = None
-    if section.line_start is not None:
+    if section.line_map is not None:
+        line_start, line_end = section.line_map[pieces[0][1]], section.line_map[pieces[-1][1]]
+    elif section.line_start is not None:
         line_start = section.line_start + pieces[0][1]
         line_end = section.line_start + pieces[-1][1]
     return Chunk(text, section.heading, section.page, line_start, line_end)

@@ -38,6 +38,8 @@ class Section:
     page: int | None = None
     line_start: int | None = None
     line_end: int | None = None
+    # The source line of each line of ``text`` when they are not consecutive (HTML).
+    line_map: tuple[int, ...] | None = None
 
 
 def supported(path: Path) -> bool:
@@ -166,7 +168,9 @@ def _load_rest(path: Path) -> list[Section]:
 def _load_html(path: Path) -> list[Section]:
     from selectolax.lexbor import LexborHTMLParser
 
-    tree = LexborHTMLParser(read_text(path))
+    raw = read_text(path)
+    locate = _SourceLocator(raw)
+    tree = LexborHTMLParser(raw)
     for node in tree.css("script, style, nav, header, footer, noscript"):
         node.decompose()
     root = tree.css_first("main") or tree.css_first("[role=main]") or tree.body
@@ -175,13 +179,23 @@ def _load_html(path: Path) -> list[Section]:
     sections: list[Section] = []
     path_: list[tuple[int, str]] = []
     parts: list[str] = []
+    lines: list[int] = []  # the source line of each line of parts
     blocks = "h1, h2, h3, h4, h5, h6, p, li, pre, dt, dd, td, th, blockquote"
 
     def flush() -> None:
-        text = "\n".join(parts).strip()
-        if text:
-            sections.append(Section(text, " > ".join(t for _, t in path_)))
+        text = "\n".join(parts)
+        if text.strip():
+            sections.append(
+                Section(
+                    text,
+                    " > ".join(t for _, t in path_),
+                    line_start=lines[0],
+                    line_end=lines[-1],
+                    line_map=tuple(lines),
+                )
+            )
         parts.clear()
+        lines.clear()
 
     for node in root.css(blocks):
         tag = node.tag or ""
@@ -191,14 +205,41 @@ def _load_html(path: Path) -> list[Section]:
         text = text.replace("¶", "").strip()
         if not text:
             continue
+        line = locate(text)
         if tag[0] == "h" and tag[1:].isdigit():
             flush()
             level = int(tag[1:])
             path_ = [p for p in path_ if p[0] < level] + [(level, text)]
         else:
-            parts.append(text)
+            for n, piece in enumerate(text.split("\n")):
+                parts.append(piece)
+                lines.append(line + n)  # a <pre> keeps its lines
     flush()
     return sections
+
+
+class _SourceLocator:
+    """Finds the 1-based source line of each block's text, in document order.
+
+    The parser keeps no positions, so the first words of a block are searched for in the
+    raw HTML after the previous block (tags, entities and spacing may sit between them).
+    A block not found gets the line of the one before.
+    """
+
+    def __init__(self, raw: str) -> None:
+        self.raw = raw
+        self.cursor = 0
+        self.line = 1
+
+    def __call__(self, text: str) -> int:
+        words = re.findall(r"\w+", text)[:6]
+        if words:
+            gap = r"(?:[^\w<&]|<[^>]*>|&#?\w+;)*?"
+            found = re.compile(gap.join(map(re.escape, words))).search(self.raw, self.cursor)
+            if found is not None:
+                self.line += self.raw.count("\n", self.cursor, found.start())
+                self.cursor = found.start()
+        return self.line
 
 
 def _inside(node: object, tags: set[str]) -> bool:

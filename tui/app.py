@@ -110,6 +110,8 @@ class ChatApp(ConversationsMixin, SlashCommandsMixin, WorkersMixin, App[None]):
         self.last_hits: list[Hit] = []
         self.search_query = ""
         self.comparing = False  # /compare is writing its two answers
+        # /compare's base model: ((model, backend kind), loaded backend), kept between uses.
+        self.comparison_backend: tuple[tuple[str, str], Backend] | None = None
         self._switch_interval = sys.getswitchinterval()
 
     # -- layout and start --------------------------------------------------------------

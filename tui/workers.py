@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.worker import get_current_worker
@@ -71,14 +71,7 @@ class WorkersMixin:
         """Open and load a backend for ``config`` (or load ``backend``) off the UI thread."""
         self._ui(self.set_state, f"loading {config.model}…")
         try:
-            if backend is None:
-                factory = self.backend_factory
-                if factory is None:
-                    from assistant.engine import open_backend as factory
-                backend = factory(config)
-            load = getattr(backend, "load", None)
-            if load is not None:
-                load()
+            backend = self._open_loaded(config, backend)
         except AssistantError as exc:
             self._ui(self.set_state, "no model")
             self._ui(self.notify, str(exc), severity="error", timeout=10)
@@ -89,6 +82,18 @@ class WorkersMixin:
             close = getattr(old, "close", None)
             if close is not None:
                 close()
+
+    def _open_loaded(self: ChatApp, config: Config, backend: Backend | None = None) -> Backend:
+        """Open a backend for ``config`` (unless given) and load it (off the UI thread)."""
+        if backend is None:
+            factory = self.backend_factory
+            if factory is None:
+                from assistant.engine import open_backend as factory
+            backend = factory(config)
+        load = getattr(backend, "load", None)
+        if load is not None:
+            load()
+        return backend
 
     # -- generating --------------------------------------------------------------------
 
@@ -361,18 +366,15 @@ class WorkersMixin:
     def comparison_base(self: ChatApp) -> Backend:
         """The base model of the current adapter, loaded once (for /compare)."""
         key = (self.config.model, self.config.backend)
-        cached = getattr(self, "_comparison_base", None)
-        if cached is not None and cached[0] == key:
-            return cast(Backend, cached[1])
-        config = dataclasses.replace(self.config, adapter=None)
-        factory = self.backend_factory
-        if factory is None:
-            from assistant.engine import open_backend as factory
-        backend = factory(config)
-        load = getattr(backend, "load", None)
-        if load is not None:
-            load()
-        self._comparison_base = (key, backend)
+        if self.comparison_backend is not None:
+            if self.comparison_backend[0] == key:
+                return self.comparison_backend[1]
+            close = getattr(self.comparison_backend[1], "close", None)
+            if close is not None:  # the model changed: free the old base
+                close()
+            self.comparison_backend = None
+        backend = self._open_loaded(dataclasses.replace(self.config, adapter=None))
+        self.comparison_backend = (key, backend)
         return backend
 
     # -- counting ----------------------------------------------------------------------

@@ -131,8 +131,7 @@ class ChatApp(ConversationsMixin, SlashCommandsMixin, WorkersMixin, App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self._switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(SWITCH_INTERVAL_S)
+        sys.setswitchinterval(SWITCH_INTERVAL_S)  # restored from __init__'s reading on unmount
         self.set_keymap(self.keys.app)
         self.query_one("#sources", SourcesPanel).display = False
         status = self.query_one(StatusBar)

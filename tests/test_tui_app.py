@@ -217,6 +217,39 @@ async def test_compare_answers_with_base_and_adapter_side_by_side() -> None:
         assert app.status_bar.state == "ready" and not app.comparing
 
 
+async def test_a_failed_documents_turn_sent_again_stays_on_screen_as_stored() -> None:
+    """Documents mode stores each turn itself: screen and store show both attempts."""
+
+    def search(query: str) -> list[Any]:
+        raise RuntimeError("index unavailable")
+
+    app, store = make_app(ScriptedBackend(["unused"]), doc_search=search)
+    async with app.run_test() as pilot:
+        await settle(app, pilot)
+        await type_and_send(pilot, "/sources")
+        await settle(app, pilot)
+        await type_and_send(pilot, "where is it?")
+        await settle(app, pilot)
+        await pilot.press("enter")  # the given-back text, unchanged
+        await settle(app, pilot)
+        assert app.conversation_id is not None
+        stored = [(m.role, m.content) for m in store.messages(app.conversation_id)]
+        on_screen = [(r, t) for r, t in shown(app) if r in ("user", "assistant")]
+        assert [r for r, _ in stored] == [r for r, _ in on_screen] == ["user", "assistant"] * 2
+
+
+async def test_compare_waits_for_a_running_comparison() -> None:
+    config = dataclasses.replace(load_config(), adapter="pirate")
+    app = ChatApp(config, backend=ScriptedBackend(), store=MemoryStore.in_memory())
+    async with app.run_test() as pilot:
+        await settle(app, pilot)
+        app.comparing = True  # as while /compare's worker writes its answers
+        await type_and_send(pilot, "/compare again")
+        await settle(app, pilot)
+        assert not app.query(".compare")
+        assert any("wait for" in str(n.message) for n in app._notifications)
+
+
 async def test_compare_without_an_adapter_says_what_to_do() -> None:
     app, _ = make_app(ScriptedBackend(["unused"]))
     async with app.run_test() as pilot:

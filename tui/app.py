@@ -239,7 +239,8 @@ class ChatApp(ConversationsMixin, SlashCommandsMixin, WorkersMixin, App[None]):
         live.view = ChatMessageView("assistant", "…")
         self.live = live
         box = self.query_one("#messages", VerticalScroll)
-        self._drop_failed_turn(box, text)
+        if self.mode == "chat":  # only ChatSession answers a failed turn's stored message
+            self._drop_failed_turn(box, text)
         box.mount_all([ChatMessageView("user", text), live.view])
         box.scroll_end(animate=False)
         live.timer = self.set_interval(FLUSH_INTERVAL_S, lambda: self.show_live(live))

@@ -102,7 +102,7 @@ class SlashCommandsMixin:
         if not argument:
             self.notify("usage: /compare PROMPT", severity="warning")
             return False
-        if self.backend is None or self.live is not None:
+        if self.backend is None or self.live is not None or self.comparing:
             self.notify("wait for the model (or the reply) to finish", severity="warning")
             return False
         if not self.config.adapter:

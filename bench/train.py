@@ -1,12 +1,21 @@
-"""Benchmark: `training.finetune` vs a plain transformers Trainer at identical settings.
+"""Benchmark: `training.finetune` vs a plain transformers Trainer, TRL's SFTTrainer, and QLoRA.
 
-Both train the same LoRA (r16, all linear layers, fp32, batch 4) on the bundled base for the
-same steps over the same prepared data, each in its own process so peak memory is its own.
-Prints one JSON line last: seconds per step and peak RSS of each, and their ratios
-(ours / plain; <= 1.0 means no overhead). Runs alternate and the fastest of
-``--repeats`` is kept, since other load on a shared machine skews single runs.
+- ``plain``: a transformers ``Trainer`` at identical settings: the same LoRA (r16, all linear
+  layers, batch 4) on the bundled base for the same steps over the same prepared data.
+  ``ratio`` = our seconds per step / plain's (<= 1.0: no overhead), ``memory_ratio`` likewise
+  for peak RSS.
+- ``trl``: TRL's ``SFTTrainer`` with its defaults (batch 8, gradient checkpointing, lr 2e-5,
+  bf16) on the same conversations and LoRA; compared in trained tokens per second
+  (``trl_tokens_ratio`` = ours / TRL; >= 1.0: we are not slower). On CPU its default bf16 is
+  turned off (bf16 is ~18x slower there, and we train fp32); on CUDA both run bf16.
+- ``qlora``: our ``finetune`` on an NF4 base (``qlora_ratio`` = its seconds per step / ours,
+  ``qlora_memory_ratio`` its peak RSS / ours; on CUDA also peak GPU memory).
 
-    .venv/bin/python bench/train.py [--steps 6] [--threads 1]
+Each run is its own process, so peak memory is its own. Runs alternate and the fastest of
+``--repeats`` is kept, since other load on a shared machine skews single runs. Prints one
+JSON line last.
+
+    .venv/bin/python bench/train.py [--steps 6] [--threads 1] [--variants ours,plain,trl,qlora]
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -32,18 +42,22 @@ def _examples() -> list[list[dict[str, str]]]:
 
 
 def _child(variant: str, work: Path, home: Path, steps: int, tag: str) -> dict[str, float]:
+    import torch
+
     from training.base import cache_dir, resolve_base
     from training.finetune import FinetuneConfig, finetune
 
     base = resolve_base(None, home)
-    config = FinetuneConfig(max_steps=steps, save_steps=10_000)
-    if variant == "ours":
-        manifest = finetune(
-            work / "data", work / f"run-ours-{tag}", base, home, config, progress=False
-        )
-        runtime, done = manifest["metrics"]["runtime_s"], manifest["metrics"]["steps"]
+    config = FinetuneConfig(max_steps=steps, save_steps=10_000, qlora=variant == "qlora")
+    tokens = 0
+    if variant in ("ours", "qlora"):
+        run = work / f"run-{variant}-{tag}"
+        manifest = finetune(work / "data", run, base, home, config, progress=False)
+        metrics = manifest["metrics"]
+        runtime, done, tokens = metrics["runtime_s"], metrics["steps"], metrics["tokens"]
+    elif variant == "trl":
+        runtime, done, tokens = _trl(work, home, steps, tag, config)
     else:
-        import torch
         from peft import LoraConfig, get_peft_model
         from transformers import (
             AutoModelForCausalLM,
@@ -84,15 +98,63 @@ def _child(variant: str, work: Path, home: Path, steps: int, tag: str) -> dict[s
         result = Trainer(model=model, args=args, train_dataset=rows, data_collator=collator).train()
         runtime, done = result.metrics["train_runtime"], steps
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"s_per_step": runtime / done, "peak_rss_mb": peak_kb / 1024}
+    gpu_mb = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else 0.0
+    return {
+        "s_per_step": runtime / done,
+        "tokens_per_s": tokens / runtime,
+        "peak_rss_mb": peak_kb / 1024,
+        "peak_gpu_mb": gpu_mb,
+    }
+
+
+def _trl(work: Path, home: Path, steps: int, tag: str, config: Any) -> tuple[float, int, int]:
+    """TRL's SFTTrainer at its defaults on the same conversations: (runtime, steps, tokens)."""
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    from training.base import cache_dir, resolve_base
+    from training.finetune import lora_config
+
+    folder = cache_dir(resolve_base(None, home), home)
+    cuda = torch.cuda.is_available()
+    args = SFTConfig(
+        output_dir=str(work / f"run-trl-{tag}"),
+        max_steps=steps,
+        seed=config.seed,
+        save_strategy="no",
+        report_to=[],
+        disable_tqdm=True,
+        use_cpu=not cuda,
+        bf16=cuda,  # its default, except on CPU (see the module docstring)
+    )
+    trainer = SFTTrainer(
+        model=AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32),
+        args=args,
+        train_dataset=Dataset.from_list([{"messages": m} for m in _examples()]),
+        processing_class=AutoTokenizer.from_pretrained(folder),
+        peft_config=lora_config(config),
+    )
+    counted = [0]
+    collate = trainer.data_collator
+
+    def counting(rows: list[dict[str, Any]]) -> Any:
+        counted[0] += sum(len(r["input_ids"]) for r in rows)
+        return collate(rows)
+
+    trainer.data_collator = counting
+    result = trainer.train()
+    return float(result.metrics["train_runtime"]), steps, counted[0]
 
 
 def main() -> None:
-    """Run both variants in child processes and print the comparison."""
+    """Run the variants in child processes and print the comparison."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=2, help="Alternating runs; best kept.")
+    parser.add_argument("--variants", default="ours,plain,trl,qlora", help="Comma-separated.")
     parser.add_argument("--tag", default="0", help=argparse.SUPPRESS)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
@@ -109,37 +171,60 @@ def main() -> None:
     from training.base import load_tokenizer, resolve_base
     from training.prepare import prepare
 
+    variants = ["ours", *(v for v in args.variants.split(",") if v and v != "ours")]
+    runs: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         home = data_dir()
         base = resolve_base(None, home)
         prepare(_examples(), work / "data", load_tokenizer(base, home), base.as_dict())
-        runs: dict[str, list[dict[str, float]]] = {"ours": [], "plain": []}
-        for repeat in range(args.repeats):  # alternate, so load on a shared box hits both
-            for variant in ("ours", "plain"):
+        for repeat in range(args.repeats):  # alternate, so load on a shared box hits all
+            for variant in variants:
                 cmd = [sys.executable, __file__, "--child", variant, "--work", tmp]
                 cmd += ["--home", str(home), "--steps", str(args.steps), "--tag", str(repeat)]
                 cmd += ["--threads", str(args.threads)]
-                out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-                runs[variant].append(json.loads(out.strip().splitlines()[-1]))
-    ours = min(runs["ours"], key=lambda r: r["s_per_step"])
-    plain = min(runs["plain"], key=lambda r: r["s_per_step"])
-    print(
-        json.dumps(
-            {
-                "bench": "train",
-                "steps": args.steps,
-                "threads": args.threads,
-                "repeats": args.repeats,
-                "ours_s_per_step": round(ours["s_per_step"], 3),
-                "plain_s_per_step": round(plain["s_per_step"], 3),
-                "ratio": round(ours["s_per_step"] / plain["s_per_step"], 3),
-                "ours_peak_rss_mb": round(ours["peak_rss_mb"]),
-                "plain_peak_rss_mb": round(plain["peak_rss_mb"]),
-                "memory_ratio": round(ours["peak_rss_mb"] / plain["peak_rss_mb"], 3),
-            }
-        )
-    )
+                done = subprocess.run(cmd, capture_output=True, text=True)
+                if done.returncode:
+                    sys.exit(f"{variant} failed:\n{done.stderr[-3000:]}")
+                runs[variant].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    best = {v: min(r, key=lambda x: x["s_per_step"]) for v, r in runs.items()}
+    ours = best["ours"]
+    figures: dict[str, Any] = {
+        "bench": "train",
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
+        "steps": args.steps,
+        "threads": args.threads,
+        "repeats": args.repeats,
+        "ours_s_per_step": round(ours["s_per_step"], 3),
+        "ours_tokens_per_s": round(ours["tokens_per_s"], 1),
+        "ours_peak_rss_mb": round(ours["peak_rss_mb"]),
+    }
+    if "plain" in best:
+        plain = best["plain"]
+        figures |= {
+            "plain_s_per_step": round(plain["s_per_step"], 3),
+            "ratio": round(ours["s_per_step"] / plain["s_per_step"], 3),
+            "plain_peak_rss_mb": round(plain["peak_rss_mb"]),
+            "memory_ratio": round(ours["peak_rss_mb"] / plain["peak_rss_mb"], 3),
+        }
+    if "trl" in best:
+        trl = best["trl"]
+        figures |= {
+            "trl_tokens_per_s": round(trl["tokens_per_s"], 1),
+            "trl_tokens_ratio": round(ours["tokens_per_s"] / trl["tokens_per_s"], 3),
+            "trl_peak_rss_mb": round(trl["peak_rss_mb"]),
+        }
+    if "qlora" in best:
+        qlora = best["qlora"]
+        figures |= {
+            "qlora_s_per_step": round(qlora["s_per_step"], 3),
+            "qlora_ratio": round(qlora["s_per_step"] / ours["s_per_step"], 3),
+            "qlora_peak_rss_mb": round(qlora["peak_rss_mb"]),
+            "qlora_memory_ratio": round(qlora["peak_rss_mb"] / ours["peak_rss_mb"], 3),
+        }
+        if torch.cuda.is_available():
+            figures["qlora_gpu_memory_ratio"] = round(qlora["peak_gpu_mb"] / ours["peak_gpu_mb"], 3)
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":

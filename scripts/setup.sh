@@ -20,5 +20,5 @@ echo "setup: installing into $VENV (the first run compiles llama-cpp-python: 7-2
 # anything that depends on torch from pulling a multi-GB CUDA build.
 "$VENV/bin/python" -m pip install --quiet "torch==2.13.0"
 # llama-cpp-python has no wheel for this platform: pip compiles it once and caches the wheel.
-CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) "$VENV/bin/python" -m pip install --quiet -e ".[dev,train]"
+CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) "$VENV/bin/python" -m pip install --quiet -e ".[dev,train,bench]"
 echo "$stamp_value" > "$stamp_file"

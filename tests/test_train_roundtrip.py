@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -160,3 +161,17 @@ def test_evaluate_puts_base_and_adapter_side_by_side_in_the_manifest(tiny_run: t
     assert read_manifest(run, "finetune")["evaluation"] == result
     assert evaluate(run, home) == result  # stored: not recomputed
     assert table(result).splitlines()[0].split() == ["metric", "base", "adapter"]
+
+
+def test_a_qlora_run_exports_a_lora_that_passes_parity(tiny_run: tuple) -> None:
+    """An adapter trained on the NF4 base is exported for (and checked on) the full base."""
+    run, home = tiny_run
+    qrun = run.parent / "qrun"
+    config = FinetuneConfig(rank=4, alpha=8, max_steps=3, batch_size=4, learning_rate=5e-3)
+    config = dataclasses.replace(config, qlora=True)
+    manifest = finetune(run.parent / "data", qrun, resolve_base("tiny", home), home, config, False)
+    assert manifest["hyperparameters"]["qlora"] is True
+    assert manifest["metrics"]["last_loss"] < manifest["metrics"]["first_loss"]
+    exported = export(qrun, "tiny-qlora", home, "lora")
+    assert exported["parity"]["top1"] >= 0.98, exported["parity"]
+    assert ModelRegistry(home).get("tiny-qlora").kind == "adapter"

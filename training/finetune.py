@@ -1,7 +1,8 @@
 """Stage 2, finetune: a prepared data directory → a LoRA adapter in a run directory.
 
 peft LoRA on the transformers ``Trainer`` (so ``accelerate launch`` spreads it over GPUs):
-fp32 on CPU (bf16 is ~18x slower on CPUs without bf16 units), QLoRA NF4 only with CUDA.
+fp32 on CPU (bf16 is ~18x slower on CPUs without bf16 units), bf16 mixed precision on CUDA;
+``qlora`` trains on an NF4 base (bf16 compute on CUDA, fp32 on CPU).
 Checkpoints go to ``RUN_DIR/checkpoints``; a killed run resumes from the last one when the
 same command is run again.
 """
@@ -49,6 +50,7 @@ class Collator:
 
     def __init__(self, pad_id: int) -> None:
         self.pad_id = pad_id
+        self.tokens = 0  # real (unpadded) tokens collated so far
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         """Stack rows into input_ids / attention_mask / labels tensors."""
@@ -56,6 +58,7 @@ class Collator:
 
         width = max(len(r["input_ids"]) for r in rows)
         ids, mask, labels = [], [], []
+        self.tokens += sum(len(r["input_ids"]) for r in rows)
         for r in rows:
             pad = width - len(r["input_ids"])
             ids.append(r["input_ids"] + [self.pad_id] * pad)
@@ -70,18 +73,26 @@ class Collator:
 
 def lora_model(model: Any, config: FinetuneConfig) -> Any:
     """Wrap ``model`` with fresh LoRA layers (only they are trainable)."""
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from peft import get_peft_model, prepare_model_for_kbit_training
 
     if config.qlora:
-        model = prepare_model_for_kbit_training(model)  # type: ignore[no-untyped-call]
-    lora = LoraConfig(
+        model = prepare_model_for_kbit_training(  # type: ignore[no-untyped-call]
+            model, gradient_checkpointing_kwargs={"use_reentrant": False}
+        )
+    return get_peft_model(model, lora_config(config))
+
+
+def lora_config(config: FinetuneConfig) -> Any:
+    """The peft ``LoraConfig`` of a run (shared with the benchmark's TRL reference)."""
+    from peft import LoraConfig
+
+    return LoraConfig(
         r=config.rank,
         lora_alpha=config.alpha,
         lora_dropout=config.dropout,
         target_modules=list(config.targets),
         task_type="CAUSAL_LM",
     )
-    return get_peft_model(model, lora)
 
 
 def training_args(out: Path, config: FinetuneConfig, progress: bool = True) -> Any:
@@ -90,6 +101,7 @@ def training_args(out: Path, config: FinetuneConfig, progress: bool = True) -> A
     from transformers import TrainingArguments
 
     cuda = torch.cuda.is_available()
+    bf16 = cuda and torch.cuda.is_bf16_supported()  # mixed precision; fp32 on CPU (see above)
     return TrainingArguments(
         output_dir=str(out),
         max_steps=config.max_steps,
@@ -103,7 +115,7 @@ def training_args(out: Path, config: FinetuneConfig, progress: bool = True) -> A
         seed=config.seed,
         report_to=[],
         use_cpu=not cuda,
-        bf16=cuda and config.qlora,
+        bf16=bf16,
         dataloader_num_workers=0,
         remove_unused_columns=False,
         disable_tqdm=not progress,
@@ -151,11 +163,12 @@ def finetune(
     train_rows = load_split(data_dir, "train")
     model = lora_model(load_model(base, home, qlora=config.qlora), config)
     pad_id = int(model.config.pad_token_id or model.config.eos_token_id or 0)
+    collator = Collator(pad_id)
     trainer = Trainer(
         model=model,
         args=training_args(out / "checkpoints", config, progress),
         train_dataset=train_rows,
-        data_collator=Collator(pad_id),
+        data_collator=collator,
         callbacks=callbacks,
     )
     checkpoints = out / "checkpoints"
@@ -182,6 +195,7 @@ def finetune(
                 "last_loss": losses[-1][1] if losses else None,
                 "trainable_parameters": int(trainable),
                 "runtime_s": float(result.metrics.get("train_runtime", 0.0)),
+                "tokens": collator.tokens,  # by this invocation (a resumed run: since then)
             },
             "losses": losses,
         },

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ def _setup(threads: int | None) -> Config:
             "training needs the [train] extra; run `pip install -e '.[train]'` (or `make chat`)"
         ) from exc
     torch.set_num_threads(threads or config.train_threads or max(1, (os.cpu_count() or 2) // 2))
+    # peft calls transformers APIs renamed for v6; the notices say nothing a user can act on.
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\.")
     return config
 
 
@@ -133,7 +136,11 @@ def _marked_conversations(config: Config) -> list[Any]:
 @click.option("--lr", "learning_rate", default=5e-4, show_default=True)
 @click.option("--batch-size", default=4, show_default=True)
 @click.option("--save-steps", default=10, show_default=True, help="Checkpoint every N steps.")
-@click.option("--qlora", is_flag=True, help="Train on an NF4-quantized base (CUDA only).")
+@click.option(
+    "--qlora",
+    is_flag=True,
+    help="QLoRA: train on an NF4 (4-bit) base; bf16 on CUDA, fp32 on CPU.",
+)
 @click.option("--threads", type=int, help="torch threads (default: the train_threads setting).")
 def finetune(data_dir: Path, out: Path, base: str | None, threads: int | None, **hp: Any) -> None:
     """Train a LoRA adapter on DATA_DIR; rerun the same command to resume after a kill."""

@@ -175,3 +175,29 @@ def test_a_qlora_run_exports_a_lora_that_passes_parity(tiny_run: tuple) -> None:
     exported = export(qrun, "tiny-qlora", home, "lora")
     assert exported["parity"]["top1"] >= 0.98, exported["parity"]
     assert ModelRegistry(home).get("tiny-qlora").kind == "adapter"
+
+
+def test_a_two_process_launch_trains_data_parallel_and_rank_zero_writes(tiny_run: tuple) -> None:
+    """`torchrun` (as `accelerate launch` does): 2 ranks on CPU (gloo), one report, one run."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    run, home = tiny_run
+    out = run.parent / "ddp"
+    env = {**os.environ, "ASSISTANT_HOME": str(home), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    cmd += ["-m", "assistant", "train", "finetune", str(run.parent / "data"), "--out", str(out)]
+    cmd += ["--max-steps", "3", "--rank", "4", "--alpha", "8", "--lr", "5e-3", "--threads", "1"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    reports = [line for line in done.stdout.splitlines() if line.startswith(f"{out}: 3 steps")]
+    assert len(reports) == 1, done.stdout
+    manifest = json.loads((out / "manifest.json").read_text())
+    single = json.loads((run / "manifest.json").read_text())
+    assert manifest["processes"] == 2 and single["processes"] == 1
+    # Each step saw a batch on each rank: more tokens than one process in as many steps.
+    assert manifest["metrics"]["tokens"] > single["metrics"]["tokens"], (manifest, single)
+    assert (out / "adapter" / "adapter_model.safetensors").is_file()
+    assert (out / "loss.png").stat().st_size > 1000

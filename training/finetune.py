@@ -117,6 +117,7 @@ def training_args(out: Path, config: FinetuneConfig, progress: bool = True) -> A
         use_cpu=not cuda,
         bf16=bf16,
         dataloader_num_workers=0,
+        ddp_find_unused_parameters=False,  # every LoRA weight is used in each step
         remove_unused_columns=False,
         disable_tqdm=not progress,
     )
@@ -157,6 +158,7 @@ def finetune(
     out.mkdir(parents=True, exist_ok=True)
     key_file.write_text(key)
 
+    import torch
     from transformers import Trainer, set_seed
 
     set_seed(config.seed)
@@ -174,11 +176,17 @@ def finetune(
     checkpoints = out / "checkpoints"
     resume = checkpoints.is_dir() and any(checkpoints.glob("checkpoint-*"))
     result = trainer.train(resume_from_checkpoint=True if resume else None)
+    # Under `accelerate launch` / torchrun every rank gets here; rank 0 alone writes the run.
+    accelerator = trainer.accelerator
+    tokens = int(accelerator.reduce(torch.tensor(collator.tokens), reduction="sum").item())
+    if not trainer.is_world_process_zero():
+        accelerator.wait_for_everyone()
+        return read_manifest(out, "finetune")
     model.save_pretrained(str(out / "adapter"))
     losses = [(e["step"], e["loss"]) for e in trainer.state.log_history if "loss" in e]
     plot_losses(losses, out / "loss.png")
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return write_manifest(
+    manifest = write_manifest(
         out,
         {
             "stage": "finetune",
@@ -188,6 +196,7 @@ def finetune(
             "chat_template": data["chat_template"],
             "hyperparameters": asdict(config),
             "resumed": resume,
+            "processes": accelerator.num_processes,
             "metrics": {
                 "steps": int(trainer.state.global_step),
                 "train_loss": float(result.training_loss),
@@ -195,11 +204,14 @@ def finetune(
                 "last_loss": losses[-1][1] if losses else None,
                 "trainable_parameters": int(trainable),
                 "runtime_s": float(result.metrics.get("train_runtime", 0.0)),
-                "tokens": collator.tokens,  # by this invocation (a resumed run: since then)
+                # trained by this invocation, all processes (a resumed run: since the resume)
+                "tokens": tokens,
             },
             "losses": losses,
         },
     )
+    accelerator.wait_for_everyone()
+    return manifest
 
 
 def plot_losses(losses: list[tuple[float, float]], path: Path) -> None:

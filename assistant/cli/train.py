@@ -154,6 +154,8 @@ def finetune(data_dir: Path, out: Path, base: str | None, threads: int | None, *
     model = resolve_base(base or data["base"]["path"], config.home)
     manifest = run_finetune(data_dir, out, model, config.home, FinetuneConfig(**hp))
     m = manifest["metrics"]
+    if os.environ.get("RANK", "0") != "0":  # a worker of a multi-process launch: rank 0 reports
+        return
     click.echo(
         f"{out}: {m['steps']} steps, loss {m['first_loss']:.3f} → {m['last_loss']:.3f}; "
         f"curve in {out / 'loss.png'}; next: `assistant train evaluate {out}`"

@@ -15,7 +15,7 @@ Each run is its own process, so peak memory is its own. Runs alternate and the f
 ``--repeats`` is kept, since other load on a shared machine skews single runs. Prints one
 JSON line last.
 
-    .venv/bin/python bench/train.py [--steps 6] [--threads 1] [--variants ours,plain,trl,qlora]
+    .venv/bin/python bench/train.py [--steps 10] [--threads 1] [--variants ours,plain,trl,qlora]
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def _trl(work: Path, home: Path, steps: int, tag: str, config: Any) -> tuple[flo
 def main() -> None:
     """Run the variants in child processes and print the comparison."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=2, help="Alternating runs; best kept.")
     parser.add_argument("--variants", default="ours,plain,trl,qlora", help="Comma-separated.")

@@ -146,6 +146,8 @@ def load_model(base: BaseModel, home: Path, qlora: bool = False) -> Any:
         bnb_4bit_use_double_quant=True,
         bnb_4bit_compute_dtype=compute,
     )
+    # Under torchrun / accelerate launch each rank holds its own copy on its own GPU.
+    device = int(os.environ.get("LOCAL_RANK", "0")) if cuda else "cpu"
     return AutoModelForCausalLM.from_pretrained(
-        folder, quantization_config=quant, dtype=compute, device_map={"": 0 if cuda else "cpu"}
+        folder, quantization_config=quant, dtype=compute, device_map={"": device}
     )

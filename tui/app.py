@@ -106,7 +106,7 @@ class ChatApp(ConversationsMixin, SlashCommandsMixin, WorkersMixin, App[None]):
         self.tools = list(tools) if tools is not None else None
         self.backend_factory = backend_factory
         self.live: LiveReply | None = None
-        self.mode = "chat"  # "chat", "agent" (tools) or "documents"
+        self.mode: str = "chat"  # "chat", "agent" (tools) or "documents"
         self.last_hits: list[Hit] = []
         self.search_query = ""
         self.comparing = False  # /compare is writing its two answers

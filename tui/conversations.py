@@ -48,6 +48,7 @@ class ConversationsMixin:
             )
             self.conversation_id = conversation.id
             self.refresh_conversations()
+            return conversation.id
         return self.conversation_id
 
     def show_conversation(self: ChatApp, conversation_id: str | None) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 from assistant.backends.base import Backend, ChatMessage, Done, Event, GenerationOptions, Token
@@ -198,7 +198,7 @@ class ChatSession:
 
     # -- sending -----------------------------------------------------------------------
 
-    def send(self, text: str, *, steps: list[Any] | None = None) -> Iterator[Event]:
+    def send(self, text: str, *, steps: list[Any] | None = None) -> Generator[Event, None, None]:
         """Send ``text``; yield the backend's events while the reply is stored as it streams.
 
         Raises:

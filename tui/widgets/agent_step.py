@@ -20,9 +20,9 @@ class AgentStepView(Collapsible):
         self.thought = thought
         self.observation: str | None = None
         self.body = Static(self._body_text(), markup=False)
-        super().__init__(self.body, title=self._title(), collapsed=True)
+        super().__init__(self.body, title=self._heading(), collapsed=True)
 
-    def _title(self) -> str:
+    def _heading(self) -> str:
         return f"step {self.index}: {self.tool}({self.tool_input})"
 
     def _body_text(self) -> str:

@@ -56,7 +56,7 @@ def _child(variant: str, work: Path, home: Path, steps: int, tag: str) -> dict[s
         metrics = manifest["metrics"]
         runtime, done, tokens = metrics["runtime_s"], metrics["steps"], metrics["tokens"]
     elif variant == "trl":
-        runtime, done, tokens = _trl(work, home, steps, tag, config)
+        runtime, done, tokens = _trl(work, cache_dir(base, home), steps, tag, config)
     else:
         from peft import LoraConfig, get_peft_model
         from transformers import (
@@ -107,17 +107,15 @@ def _child(variant: str, work: Path, home: Path, steps: int, tag: str) -> dict[s
     }
 
 
-def _trl(work: Path, home: Path, steps: int, tag: str, config: Any) -> tuple[float, int, int]:
+def _trl(work: Path, folder: Path, steps: int, tag: str, config: Any) -> tuple[float, int, int]:
     """TRL's SFTTrainer at its defaults on the same conversations: (runtime, steps, tokens)."""
     import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
-    from training.base import cache_dir, resolve_base
     from training.finetune import lora_config
 
-    folder = cache_dir(resolve_base(None, home), home)
     cuda = torch.cuda.is_available()
     args = SFTConfig(
         output_dir=str(work / f"run-trl-{tag}"),

@@ -15,6 +15,9 @@ MAX_EXPRESSION_CHARS = 200
 MAX_NODES = 100
 MAX_EXPONENT = 1000
 MAX_MAGNITUDE = 10**100
+MAX_DIGITS = 100  # log10 of MAX_MAGNITUDE
+MIN_DIGITS = -307  # below about 1e-308 floats lose precision, then become 0 (a wrong answer)
+MAX_ROUND_DIGITS = 100
 MAX_SECONDS = 0.5
 
 _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
@@ -61,7 +64,8 @@ def evaluate(expression: str) -> int | float:
 
     Raises:
         CalculatorError: the expression is empty, too long, malformed, uses anything outside
-            the whitelist, or its result or an exponent is too large.
+            the whitelist, or its result or an exponent is too large (or too close to zero for
+            a float), or round() is asked for more than 100 digits.
     """
     text = expression.strip().replace("^", "**").replace("×", "*").replace("÷", "/")
     if not text:
@@ -100,6 +104,37 @@ def _check(value: Any) -> Any:
     return value
 
 
+def _check_power(base: Any, exponent: Any) -> None:
+    """Refuse a power before computing it when its size alone would be too large or too small.
+
+    The size is known from logarithms: |base ** exponent| = 10 ** (exponent * log10|base|).
+    Checking only |base| > 1 called 2**-1000 "too large" (it is tiny), and tiny results that a
+    float cannot hold come out as 0, a wrong answer, so they are refused too.
+    """
+    if isinstance(exponent, complex) or isinstance(base, complex):
+        return  # reported as "complex" once evaluated
+    if abs(exponent) > MAX_EXPONENT:
+        raise CalculatorError(f"exponent larger than {MAX_EXPONENT}")
+    if base == 0 or exponent == 0:
+        return
+    digits = exponent * math.log10(abs(base))
+    if digits > MAX_DIGITS:
+        raise CalculatorError("the result is too large (more than 1e100)")
+    if digits < MIN_DIGITS:
+        raise CalculatorError(
+            f"the result is too close to zero to compute (about 1e{digits:.0f}; "
+            f"the smallest shown is 1e{MIN_DIGITS})"
+        )
+
+
+def _check_round_digits(digits: Any) -> None:
+    """round(x, -n) computes 10**n first: with n = 10**18 it would never finish."""
+    if isinstance(digits, int) and abs(digits) > MAX_ROUND_DIGITS:
+        raise CalculatorError(
+            f"round() takes between -{MAX_ROUND_DIGITS} and {MAX_ROUND_DIGITS} digits"
+        )
+
+
 def _eval(node: ast.AST, deadline: float) -> Any:
     if time.monotonic() > deadline:
         raise CalculatorError("the expression takes too long to evaluate")
@@ -116,17 +151,21 @@ def _eval(node: ast.AST, deadline: float) -> Any:
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         left, right = _eval(node.left, deadline), _eval(node.right, deadline)
         if isinstance(node.op, ast.Pow):
-            if abs(right) > MAX_EXPONENT:
-                raise CalculatorError(f"exponent larger than {MAX_EXPONENT}")
-            if abs(left) > 1 and abs(right) * math.log10(abs(left)) > 100:
-                raise CalculatorError("the result is too large (more than 1e100)")
-        return _check(_BINARY[type(node.op)](left, right))
+            _check_power(left, right)
+        result = _BINARY[type(node.op)](left, right)
+        if result == 0 and left != 0 and right != 0 and isinstance(node.op, ast.Mult | ast.Div):
+            # 1e-200 * 1e-200 underflows to 0.0: say so instead of answering 0.
+            raise CalculatorError("the result is too close to zero to compute")
+        return _check(result)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
         func = _FUNCTIONS.get(node.func.id)
         if func is None:
             known = ", ".join(sorted(_FUNCTIONS))
             raise CalculatorError(f"unknown function {node.func.id!r}; known: {known}")
-        return _check(func(*(_eval(arg, deadline) for arg in node.args)))
+        args = [_eval(arg, deadline) for arg in node.args]
+        if func is round and len(args) == 2:
+            _check_round_digits(args[1])
+        return _check(func(*args))
     raise CalculatorError(f"unsupported syntax: {type(node).__name__}")
 
 

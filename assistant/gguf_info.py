@@ -37,6 +37,9 @@ _SCALARS = {
     12: "<d",
 }
 _STRING, _ARRAY = 8, 9
+# Arrays of arrays are legal GGUF but never used; deeper nesting than this is a corrupt file
+# (and unbounded nesting would exhaust Python's recursion limit).
+_MAX_ARRAY_DEPTH = 4
 
 
 @dataclass(frozen=True)
@@ -112,12 +115,14 @@ class _Cursor:
         if self.pos > len(self.buf):
             raise EOFError
 
-    def value(self, vtype: int) -> Any:
+    def value(self, vtype: int, depth: int = 0) -> Any:
         if vtype in _SCALARS:
             return self.take(_SCALARS[vtype])
         if vtype == _STRING:
             return self.string()
         if vtype == _ARRAY:
+            if depth >= _MAX_ARRAY_DEPTH:
+                raise ValueError(f"arrays nested more than {_MAX_ARRAY_DEPTH} deep")
             item_type = self.take("<I")
             count = self.take("<Q")
             if item_type in _SCALARS and item_type != _STRING and count > 64:
@@ -130,16 +135,16 @@ class _Cursor:
                 for _ in range(count):
                     self.skip_value(item_type)
                 return f"<array of {count}>"
-            return [self.value(item_type) for _ in range(count)]
+            return [self.value(item_type, depth + 1) for _ in range(count)]
         raise ValueError(f"unknown metadata type {vtype}")
 
 
 def _tensor_bytes(shape: list[int], type_id: int) -> tuple[int, str]:
     try:
         qtype = GGMLQuantizationType(type_id)
-    except ValueError as exc:
+        block, type_size = GGML_QUANT_SIZES[qtype]
+    except (ValueError, KeyError) as exc:
         raise ValueError(f"unknown tensor type {type_id}") from exc
-    block, type_size = GGML_QUANT_SIZES[qtype]
     n_elements = 1
     for dim in shape:
         n_elements *= dim
@@ -171,6 +176,15 @@ def read_gguf_info(path: str | Path) -> GGUFInfo:
             f"{what} at {path}; pass the path of a .gguf file "
             "or a name from `assistant models list`"
         )
+    try:
+        return _read(path)
+    except OSError as exc:
+        raise InvalidModelError(
+            f"cannot read {path} ({exc.strerror or exc}); check its permissions"
+        ) from exc
+
+
+def _read(path: Path) -> GGUFInfo:
     size = path.stat().st_size
     with path.open("rb") as fh:
         head = fh.read(4)
@@ -211,7 +225,10 @@ def _parse(path: Path, buf: mmap.mmap, size: int) -> GGUFInfo:
             raise ValueError(f"tensor {name!r} has {n_dims} dimensions")
         shape = [cur.take("<Q") for _ in range(n_dims)]
         tensors.append((name, shape, cur.take("<I"), cur.take("<Q")))
-    alignment = int(metadata.get(_ALIGNMENT_KEY, 32))
+    alignment = metadata.get(_ALIGNMENT_KEY, 32)
+    # llama.cpp accepts only a power of two; anything else would also break the arithmetic.
+    if type(alignment) is not int or alignment <= 0 or alignment & (alignment - 1):
+        raise ValueError(f"invalid {_ALIGNMENT_KEY} {alignment!r}")
     data_start = -(-cur.pos // alignment) * alignment
     parameters = 0
     tensor_types: dict[str, int] = {}
@@ -227,20 +244,27 @@ def _parse(path: Path, buf: mmap.mmap, size: int) -> GGUFInfo:
             count *= dim
         parameters += count
         tensor_types[type_name] = tensor_types.get(type_name, 0) + 1
-    arch = str(metadata.get("general.architecture", "unknown"))
-    ctx = metadata.get(f"{arch}.context_length")
+    # Values of the wrong type are treated as absent: they come from the file, not from us.
+    arch = _typed(metadata, "general.architecture", str) or "unknown"
+    ctx = _typed(metadata, f"{arch}.context_length", int)
     template = metadata.get("tokenizer.chat_template")
     return GGUFInfo(
         path=path,
         version=version,
         architecture=arch,
-        name=metadata.get("general.name"),
+        name=_typed(metadata, "general.name", str),
         parameters=parameters,
         file_type=_file_type_name(metadata, tensor_types),
         tensor_types=tensor_types,
-        context_length=int(ctx) if isinstance(ctx, int) else None,
+        context_length=ctx if ctx is not None and ctx > 0 else None,
         chat_template=template if isinstance(template, str) else None,
         size_bytes=size,
         is_lora=metadata.get("general.type") == "adapter",
         metadata=metadata,
     )
+
+
+def _typed(metadata: dict[str, Any], key: str, kind: type[Any]) -> Any:
+    """``metadata[key]`` if it has type ``kind`` (bool is not an int here), else None."""
+    value = metadata.get(key)
+    return value if type(value) is kind else None

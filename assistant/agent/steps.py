@@ -29,6 +29,11 @@ THOUGHT = "[^\\n]{1,150}"
 ANSWER = "[^\\n]{1,300}"
 _LABEL = re.compile(r"^(thought|action input|action|final answer|observation|question)\s*:", re.I)
 _FINAL_MARK = re.compile(r"(?:^|\n)[ \t]*Final Answer:[ \t]?", re.I)
+# A step label anywhere in a line, with any spacing the parser or a reader might accept.
+_ANY_LABEL = re.compile(
+    r"\b(thought|action[^\S\n]*input|action|final[^\S\n]*answer|observation|question)[^\S\n]*:",
+    re.I,
+)
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,16 @@ def parse_step(text: str) -> Step:
 
 def _join(parts: list[str]) -> str:
     return " ".join(p for p in parts if p).strip()
+
+
+def neutralise_labels(text: str) -> str:
+    """Rewrite step labels in quoted text ("Action: x" becomes "(action) x").
+
+    Text from documents, web pages or files is shown to the model as data. A line in it that
+    reads like a step ("Final Answer: send it to ...") invites the model to copy it as its
+    own, so the labels lose their colon and read as a mention instead.
+    """
+    return _ANY_LABEL.sub(lambda m: f"({' '.join(m.group(1).lower().split())})", text)
 
 
 def format_step(step: Step) -> str:

@@ -225,3 +225,31 @@ def test_open_session_from_config(tmp_path: Path, home: Path) -> None:
         open_session(config, store, backend, strategy="nope")
     events = list(again.send("hi"))
     assert isinstance(events[-1], Done)
+
+
+class EmptySummaryBackend(ScriptedBackend):
+    """Writes nothing when asked for a summary (as the 135M model does on some CPUs)."""
+
+    def stream(
+        self, messages: Sequence[ChatMessage], options: GenerationOptions
+    ) -> Generator[Event, None, None]:
+        if messages[0]["content"].startswith("You summarize conversations."):
+            self._replies.appendleft("")
+        return super().stream(messages, options)
+
+
+def test_an_empty_summary_is_retried_then_built_from_the_messages(store: MemoryStore) -> None:
+    backend = EmptySummaryBackend(context_length=120)
+    session = ChatSession.create(
+        store, backend, strategy="summary", options=GenerationOptions(max_tokens=20),
+        recall_limit=0,
+    )  # fmt: skip
+    for i in range(4):
+        backend.enqueue(f"Answer {i}. More words " + "word " * 8)
+        _reply(session, f"Question {i} about boats. " + "filler " * 10)
+    summary_calls = [c for c in backend.calls if c[0][0]["content"].startswith("You summ")]
+    # Asked greedily, then once more with sampling, before falling back.
+    assert [c[1].temperature for c in summary_calls[:2]] == [0.0, 0.7]
+    summary = store.latest_summary(session.conversation_id)
+    assert summary is not None
+    assert summary.content.startswith("User: Question 0 about boats.\nAssistant: Answer 0.")

@@ -15,6 +15,7 @@ from assistant.cli.memory import memory
 from assistant.cli.models import models
 from assistant.cli.train import train
 from assistant.errors import AssistantError
+from assistant.logs import quiet_library_noise
 
 
 class _Group(click.Group):
@@ -36,6 +37,7 @@ class _Group(click.Group):
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Offline terminal assistant. With no command, opens the chat app."""
+    quiet_library_noise()
     if ctx.invoked_subcommand is None:
         ctx.invoke(chat)
 

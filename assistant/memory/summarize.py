@@ -1,11 +1,22 @@
-"""Running summaries written by the model itself, in chunks that fit its context."""
+"""Running summaries written by the model itself, in chunks that fit its context.
+
+A small model sometimes writes nothing (greedy decoding can pick the end token first). The
+chunk is then asked again with a little sampling, and if that is empty too the summary is
+built from the messages themselves (their first sentences), so a compaction always leaves
+a summary row that says what was folded away.
+"""
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Sequence
 
 from assistant.backends.base import Backend, ChatMessage, GenerationOptions, Token
 from assistant.memory.strategies import summary_prompt
+
+log = logging.getLogger(__name__)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s")
 
 
 def trim_to_tokens(text: str, max_tokens: int, backend: Backend) -> str:
@@ -44,8 +55,28 @@ def summarize(
         take = _largest_fitting_chunk(backend, summary, rest, budget)
         chunk = rest[:take] if take else [_shorten(backend, summary, rest[0], budget)]
         rest = rest[max(take, 1) :]
+        text = _generate(backend, summary, chunk, max_tokens, conversation_id)
+        if not text:
+            log.info("the model wrote an empty summary; using the messages' first sentences")
+            text = extractive_summary(summary, chunk)
+        summary = trim_to_tokens(text, max_tokens, backend)
+    return summary or ""
+
+
+def _generate(
+    backend: Backend,
+    summary: str | None,
+    chunk: list[ChatMessage],
+    max_tokens: int,
+    conversation_id: str | None,
+) -> str:
+    """The model's summary of ``chunk``: greedy first, then once with light sampling."""
+    for temperature in (0.0, 0.7):
         options = GenerationOptions(
-            max_tokens=max_tokens, temperature=0.0, conversation_id=conversation_id
+            max_tokens=max_tokens,
+            temperature=temperature,
+            seed=0,
+            conversation_id=conversation_id,
         )
         parts = [
             e.text
@@ -53,8 +84,20 @@ def summarize(
             if isinstance(e, Token)
         ]
         text = "".join(parts).strip()
-        summary = trim_to_tokens(text, max_tokens, backend) if text else summary
-    return summary or ""
+        if text:
+            return text
+    return ""
+
+
+def extractive_summary(previous: str | None, messages: Sequence[ChatMessage]) -> str:
+    """A summary without the model: the previous one, then each message's first sentence."""
+    lines = [previous] if previous else []
+    for message in messages:
+        words = " ".join(message["content"].split())
+        if words:
+            first = _SENTENCE_END.split(words, maxsplit=1)[0]
+            lines.append(f"{message['role'].capitalize()}: {first}")
+    return "\n".join(lines)
 
 
 def _largest_fitting_chunk(

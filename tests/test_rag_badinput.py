@@ -9,6 +9,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import sqlite_utils
+
+from assistant.rag.catalog import Catalog, keyword_query
 from assistant.rag.chunking import MAX_CHARS, Chunk, chunk_sections
 from assistant.rag.loaders import Section, load
 
@@ -46,3 +49,20 @@ def test_lines_are_grouped_within_the_character_bound() -> None:
         ("a" * 30 + "\n" + "b" * 30, 1, 2),
         ("c" * 30 + "\n" + "d" * 30, 3, 4),
     ]
+
+
+# -- keyword queries keep every script ----------------------------------------------------
+
+
+def test_keyword_query_keeps_non_ascii_words() -> None:
+    assert keyword_query("Où est le café crème?") == '"où" OR "est" OR "le" OR "café" OR "crème"'
+    assert keyword_query("東京タワー の 高さ") == '"東京タワー" OR "の" OR "高さ"'
+    assert keyword_query("cafe\u0301") == '"café"'  # a decomposed accent is composed first
+
+
+def test_keyword_search_finds_accented_words_in_sqlite() -> None:
+    catalog = Catalog(sqlite_utils.Database(memory=True))
+    chunks = [Chunk("Un café au lait", "", None, 1, 1), Chunk("A cafeteria", "", None, 2, 2)]
+    catalog.replace_chunks("menu.txt", "digest", ["c1", "c2"], chunks, 0.0)
+    assert [i for i, _ in catalog.keyword_search("café", 5)] == ["c1"]
+    assert [i for i, _ in catalog.keyword_search("CAFÉ", 5)] == ["c1"]

@@ -11,6 +11,7 @@ import functools
 import re
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -63,15 +64,22 @@ out over own same she should so some such than that the their theirs them themse
 there these they this those through to too under until up very was we were what when where
 which while who whom why will with would you your yours yourself"""
 _STOPWORDS = frozenset(_STOPWORD_TEXT.split())
-_WORD = re.compile(r"[A-Za-z0-9_]+")
+# Any Unicode letter or digit run: "café" and "東京" are words too. FTS5's unicode61
+# tokenizer folds case and accents the same way on both sides, so "café" finds "cafe".
+# No match can hold a double quote, so each term is safe inside FTS5's quotes.
+_WORD = re.compile(r"[^\W_]+")
+# A pasted page as a query must not become a thousand-term OR that scans every row.
+MAX_QUERY_TERMS = 64
 
 
 def keyword_query(text: str) -> str:
     """Build an FTS5 query: the OR of the quoted, stopword-free terms (AND finds nothing)."""
-    terms = []
-    for word in _WORD.findall(text.lower()):
+    terms: list[str] = []
+    for word in _WORD.findall(unicodedata.normalize("NFC", text).lower()):
         if word not in _STOPWORDS and word not in terms:
             terms.append(word)
+            if len(terms) == MAX_QUERY_TERMS:
+                break
     return " OR ".join(f'"{t}"' for t in terms)
 
 

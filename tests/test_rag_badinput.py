@@ -6,14 +6,166 @@ one enormous line), nothing printed raw (escape sequences in file names).
 
 from __future__ import annotations
 
+import re
 import time
+import zipfile
+import zlib
 from pathlib import Path
 
+import pytest
 import sqlite_utils
 
 from assistant.rag.catalog import Catalog, keyword_query
 from assistant.rag.chunking import MAX_CHARS, Chunk, chunk_sections
-from assistant.rag.loaders import Section, load
+from assistant.rag.loaders import Limits, LoadError, Section, load
+from tests.fixtures_rag.build import make_docx, make_pdf
+
+# -- HTML: text outside p/h/li/td/pre -----------------------------------------------------
+
+
+def test_html_text_in_a_div_is_indexed(tmp_path: Path) -> None:
+    page = tmp_path / "secret.html"
+    page.write_text("<html><body><div>The password is quince.</div></body></html>")
+    assert [(s.text, s.line_start, s.line_end) for s in load(page)] == [
+        ("The password is quince.", 1, 1)
+    ]
+
+
+def test_html_div_after_a_paragraph_is_kept(tmp_path: Path) -> None:
+    page = tmp_path / "mixed.html"
+    page.write_text("<p>x</p><div>y</div>")
+    assert [s.text for s in load(page)] == ["x\ny"]
+
+
+def test_html_divs_and_spans_keep_heading_paths_and_source_lines(tmp_path: Path) -> None:
+    page = tmp_path / "guide.html"
+    page.write_text(
+        "<html><head><script>var guide = 'Welcome';</script></head><body>\n"  # 1
+        "<h1>Guide</h1>\n"  # 2
+        '<div class="intro">Welcome <span>to the</span> guide.</div>\n'  # 3
+        "<h2>Setup</h2>\n"  # 4
+        "<div><div>Install the <b>kett</b>le &amp; plug.</div>\n"  # 5
+        "Then fill it<br>to the line.</div>\n"  # 6
+        "<table><tr><td>a</td><td>0</td></tr>\n"  # 7
+        "<tr><td>b</td><td>0</td></tr></table>\n"  # 8
+        "<span>Loose text</span>\n"  # 9
+        "</body></html>\n"
+    )
+    sections = load(page)
+    assert [(s.heading, s.text, s.line_map) for s in sections] == [
+        ("Guide", "Welcome to the guide.", (3,)),
+        (
+            "Guide > Setup",
+            "Install the kettle & plug.\nThen fill it\nto the line.\na\n0\nb\n0\nLoose text",
+            (5, 6, 6, 7, 7, 8, 8, 9),
+        ),
+    ]
+
+
+def test_html_drops_the_site_header_but_keeps_an_articles_own(tmp_path: Path) -> None:
+    page = tmp_path / "post.html"
+    page.write_text(
+        "<body><header>Site name</header><nav>Home</nav>\n"
+        "<article><header><h1>Post title</h1><span>by Ann</span></header>\n"
+        "<div>Body text.</div><footer>Filed under tea</footer></article>\n"
+        "<footer>Copyright</footer></body>"
+    )
+    assert [(s.heading, s.text, s.line_map) for s in load(page)] == [
+        ("Post title", "by Ann\nBody text.\nFiled under tea", (2, 3, 3))
+    ]
+
+
+# -- containers: what a file unpacks to is bounded ----------------------------------------
+
+
+def _docx_bomb(path: Path, xml_bytes: int) -> Path:
+    """A real DOCX whose document.xml is ``xml_bytes`` of valid, highly repetitive XML."""
+    plain = make_docx(path.with_suffix(".plain.docx"))
+    head = b'<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/'
+    head += b'wordprocessingml/2006/main"><w:body>'
+    tail = b"</w:body></w:document>"
+    paragraph = b"<w:p><w:r><w:t>boom</w:t></w:r></w:p>"
+    block = paragraph * (1024 * 1024 // len(paragraph))
+    with zipfile.ZipFile(plain) as source, zipfile.ZipFile(path, "w") as bomb:
+        for member in source.infolist():
+            if member.filename != "word/document.xml":
+                bomb.writestr(member, source.read(member))
+        member = zipfile.ZipInfo("word/document.xml")
+        member.compress_type = zipfile.ZIP_DEFLATED
+        with bomb.open(member, "w") as out:
+            # Streamed, so building it never holds the whole XML in memory.
+            out.write(head)
+            for _ in range(xml_bytes // len(block) + 1):
+                out.write(block)
+            out.write(tail)
+    plain.unlink()
+    return path
+
+
+def test_docx_zip_bomb_is_refused_before_it_is_unpacked(tmp_path: Path) -> None:
+    bomb = _docx_bomb(tmp_path / "bomb.docx", 70 * 1024 * 1024)
+    assert bomb.stat().st_size < 1024 * 1024  # small on disk: the size check alone passes
+    started = time.perf_counter()
+    with pytest.raises(LoadError) as info:
+        load(bomb)
+    assert time.perf_counter() - started < 5
+    assert re.fullmatch(
+        r"document XML unpacks to \d+ bytes \(> 67108864\); "
+        r"a zip bomb or an unusually large document",
+        str(info.value),
+    )
+
+
+def test_docx_limits_on_total_size_and_member_count(tmp_path: Path) -> None:
+    document = make_docx(tmp_path / "e.docx")
+    assert load(document)  # well within the defaults
+    with pytest.raises(LoadError, match=r"^archive unpacks to \d+ bytes \(> 1000\)"):
+        load(document, limits=Limits(max_unpacked_bytes=1000))
+    count = len(zipfile.ZipFile(document).infolist())
+    with pytest.raises(LoadError, match=rf"^archive has too many members \({count} > 3\)$"):
+        load(document, limits=Limits(max_members=3))
+
+
+def test_pdf_limits_on_pages_and_extracted_text(tmp_path: Path) -> None:
+    pdf = make_pdf(tmp_path / "three.pdf", ["first page", "second page", "third page"])
+    with pytest.raises(LoadError, match=r"^PDF has too many pages \(3 > 2\)$"):
+        load(pdf, limits=Limits(max_pages=2))
+    with pytest.raises(LoadError, match=r"^PDF text too large \(over 15 characters by page 2 "):
+        load(pdf, limits=Limits(max_text_chars=15))
+
+
+def test_pdf_stream_bomb_is_a_clear_failure(tmp_path: Path) -> None:
+    """A content stream inflating to 80 MB: pypdf stops it; the reason says it is the PDF."""
+    text = b"BT /F1 12 Tf 72 720 Td (boom) Tj ET\n"
+    stream = zlib.compress(text + b" " * (80 * 1024 * 1024), 9)
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for n, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 6\n0000000000 65535 f \n" + b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size 6 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % xref
+    pdf = tmp_path / "bomb.pdf"
+    pdf.write_bytes(bytes(out))
+    started = time.perf_counter()
+    with pytest.raises(LoadError) as info:
+        load(pdf)
+    assert re.fullmatch(
+        r"PDF unpacks past a safety limit in page 1 \(Limit reached while decompressing\. "
+        r"\d+ bytes remaining\.\); a PDF bomb or an unusually large page",
+        str(info.value),
+    )
+    assert time.perf_counter() - started < 10
+
 
 # -- chunking: size, not only words -------------------------------------------------------
 

@@ -7,7 +7,9 @@ user can act on; they never print.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,22 @@ class LoadError(Exception):
 
 
 @dataclass(frozen=True)
+class Limits:
+    """Bounds on what a container file may unpack to, beyond its size on disk.
+
+    The defaults are far above real documents (a 5,000-page PDF, a DOCX with 64 MB of XML)
+    and far below what stalls an ingest: python-docx holds every member in memory and
+    parses the XML ones into a tree several times their size.
+    """
+
+    max_unpacked_bytes: int = 256 * 1024 * 1024  # DOCX: all zip members together
+    max_xml_bytes: int = 64 * 1024 * 1024  # DOCX: the XML members, which get parsed
+    max_members: int = 10_000  # DOCX: zip entries
+    max_pages: int = 5_000  # PDF
+    max_text_chars: int = 20_000_000  # PDF: text extracted from all pages
+
+
+@dataclass(frozen=True)
 class Section:
     """A run of text from one place in a document."""
 
@@ -47,52 +65,105 @@ def supported(path: Path) -> bool:
     return _loader_for(path) is not None
 
 
-def load(path: Path, max_bytes: int = MAX_FILE_BYTES) -> list[Section]:
+def load(
+    path: Path, max_bytes: int = MAX_FILE_BYTES, limits: Limits | None = None
+) -> list[Section]:
     """Read ``path`` into sections.
 
     Raises:
-        LoadError: unsupported, too big, empty, binary, not UTF-8, encrypted or corrupt.
+        LoadError: unsupported, not a regular file, too big (on disk or unpacked), empty,
+            binary, not UTF-8, encrypted or corrupt.
     """
     loader = _loader_for(path)
     if loader is None:
         raise LoadError(f"unsupported file type {path.suffix or '(none)'}")
-    size = path.stat().st_size
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise LoadError(f"cannot read: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise LoadError(not_regular(info.st_mode))
+    size = info.st_size
     if size == 0:
         raise LoadError("empty file")
     if size > max_bytes:
         raise LoadError(f"file too large ({size} bytes > {max_bytes})")
-    sections = [s for s in loader(path) if s.text.strip()]
+    sections = [s for s in loader(path, limits or Limits()) if s.text.strip()]
     if not sections:
         raise LoadError("no text found")
     return sections
 
 
-def _loader_for(path: Path) -> Callable[[Path], list[Section]] | None:
+def not_regular(mode: int) -> str:
+    """Say what a path that is not a regular file is, for a skip or failure reason."""
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a file"
+    kinds = [
+        (stat.S_ISFIFO, "a named pipe (fifo)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ]
+    kind = next((name for test, name in kinds if test(mode)), "a special file")
+    return f"not a regular file: {kind}"
+
+
+_Loader = Callable[[Path, Limits], list[Section]]
+
+
+def _loader_for(path: Path) -> _Loader | None:
+    # The heavier formats live in their own modules, imported only when such a file comes.
     suffix = path.suffix.lower()
     if suffix in MARKDOWN_SUFFIXES:
-        return _load_markdown
+        return _text_only(_load_markdown)
     if suffix in REST_SUFFIXES:
-        return _load_rest
+        return _text_only(_load_rest)
     if suffix in HTML_SUFFIXES:
-        return _load_html
+        from assistant.rag.html_text import load_html
+
+        return _text_only(load_html)
     if suffix == ".pdf":
-        return _load_pdf
+        from assistant.rag.office import load_pdf
+
+        return load_pdf
     if suffix == ".docx":
-        return _load_docx
+        from assistant.rag.office import load_docx
+
+        return load_docx
     if suffix in TEXT_SUFFIXES or suffix in CODE_SUFFIXES:
-        return _load_plain
+        return _text_only(_load_plain)
     return None
+
+
+def _text_only(loader: Callable[[Path], list[Section]]) -> _Loader:
+    """Adapt a loader of a plain-text format, which the on-disk size bound already covers."""
+    return lambda path, _limits: loader(path)
 
 
 def read_text(path: Path) -> str:
     """Return the file's text; raise LoadError for binary or non-UTF-8 content."""
-    data = path.read_bytes()
+    data = _read_regular(path)
     if b"\x00" in data[:8192]:
         raise LoadError("binary file (contains NUL bytes)")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise LoadError(f"not UTF-8 text (bad byte at offset {exc.start})") from exc
+
+
+def _read_regular(path: Path) -> bytes:
+    """Read a regular file's bytes, refusing anything else without blocking on it."""
+    # O_NONBLOCK: opening a fifo for reading would otherwise wait for a writer forever
+    # (the path may have been swapped for one since it was checked); fstat then tells.
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(fd, "rb") as fh:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                raise LoadError(not_regular(mode))
+            return fh.read()
+    except OSError as exc:
+        raise LoadError(f"cannot read: {exc.strerror or exc}") from exc
 
 
 def _load_plain(path: Path) -> list[Section]:
@@ -163,151 +234,3 @@ def _load_rest(path: Path) -> list[Section]:
             continue
         i += 1
     return _headed_sections(lines, headings)
-
-
-def _load_html(path: Path) -> list[Section]:
-    from selectolax.lexbor import LexborHTMLParser
-
-    raw = read_text(path)
-    locate = _SourceLocator(raw)
-    tree = LexborHTMLParser(raw)
-    for node in tree.css("script, style, nav, header, footer, noscript"):
-        node.decompose()
-    root = tree.css_first("main") or tree.css_first("[role=main]") or tree.body
-    if root is None:
-        return []
-    sections: list[Section] = []
-    path_: list[tuple[int, str]] = []
-    parts: list[str] = []
-    lines: list[int] = []  # the source line of each line of parts
-    blocks = "h1, h2, h3, h4, h5, h6, p, li, pre, dt, dd, td, th, blockquote"
-
-    def flush() -> None:
-        text = "\n".join(parts)
-        if text.strip():
-            sections.append(
-                Section(
-                    text,
-                    " > ".join(t for _, t in path_),
-                    line_start=lines[0],
-                    line_end=lines[-1],
-                    line_map=tuple(lines),
-                )
-            )
-        parts.clear()
-        lines.clear()
-
-    for node in root.css(blocks):
-        tag = node.tag or ""
-        if tag in {"li", "p", "dd", "dt", "td", "th"} and _inside(node, {"li", "td", "th", "dd"}):
-            continue  # nested block: its text is already part of the enclosing one
-        text = node.text(separator=" " if tag != "pre" else "", strip=tag != "pre")
-        text = text.replace("¶", "").strip()
-        if not text:
-            continue
-        line = locate(text)
-        if tag[0] == "h" and tag[1:].isdigit():
-            flush()
-            level = int(tag[1:])
-            path_ = [p for p in path_ if p[0] < level] + [(level, text)]
-        else:
-            for n, piece in enumerate(text.split("\n")):
-                parts.append(piece)
-                lines.append(line + n)  # a <pre> keeps its lines
-    flush()
-    return sections
-
-
-class _SourceLocator:
-    """Finds the 1-based source line of each block's text, in document order.
-
-    The parser keeps no positions, so the first words of a block are searched for in the
-    raw HTML after the previous block (tags, entities and spacing may sit between them).
-    A block not found gets the line of the one before.
-    """
-
-    def __init__(self, raw: str) -> None:
-        self.raw = raw
-        self.cursor = 0
-        self.line = 1
-
-    def __call__(self, text: str) -> int:
-        words = re.findall(r"\w+", text)[:6]
-        if words:
-            gap = r"(?:[^\w<&]|<[^>]*>|&#?\w+;)*?"
-            found = re.compile(gap.join(map(re.escape, words))).search(self.raw, self.cursor)
-            if found is not None:
-                self.line += self.raw.count("\n", self.cursor, found.start())
-                self.cursor = found.start()
-        return self.line
-
-
-def _inside(node: object, tags: set[str]) -> bool:
-    parent = getattr(node, "parent", None)
-    while parent is not None:
-        if parent.tag in tags:
-            return True
-        parent = parent.parent
-    return False
-
-
-def _load_pdf(path: Path) -> list[Section]:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    try:
-        reader = PdfReader(path)
-        if reader.is_encrypted:
-            raise LoadError("encrypted PDF (remove the password first)")
-        pages = [page.extract_text() or "" for page in reader.pages]
-    except LoadError:
-        raise
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
-        raise LoadError(f"cannot read PDF: {exc}") from exc
-    return [Section(text, page=number) for number, text in enumerate(pages, 1)]
-
-
-def _load_docx(path: Path) -> list[Section]:
-    import zipfile
-
-    import docx
-    from docx.opc.exceptions import PackageNotFoundError
-    from docx.oxml.ns import qn
-    from docx.table import Table
-    from docx.text.paragraph import Paragraph
-
-    try:
-        document = docx.Document(str(path))
-    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise LoadError(f"cannot read DOCX: {exc}") from exc
-    sections: list[Section] = []
-    path_: list[tuple[int, str]] = []
-    parts: list[str] = []
-
-    def flush() -> None:
-        if any(p.strip() for p in parts):
-            sections.append(Section("\n".join(parts).strip(), " > ".join(t for _, t in path_)))
-        parts.clear()
-
-    # Walk the body in order so tables stay where they are (doc.paragraphs skips them).
-    for element in document.element.body.iterchildren():
-        if element.tag == qn("w:p"):
-            paragraph = Paragraph(element, document)
-            style = paragraph.style.name if paragraph.style is not None else ""
-            text = paragraph.text.strip()
-            if style.startswith("Heading") and style[7:].strip().isdigit() and text:
-                flush()
-                level = int(style[7:].strip())
-                path_ = [p for p in path_ if p[0] < level] + [(level, text)]
-            elif style == "Title" and text:
-                flush()
-                path_ = [(0, text)]
-            elif text:
-                parts.append(text)
-        elif element.tag == qn("w:tbl"):
-            table = Table(element, document)
-            for row in table.rows:
-                cells = [cell.text.strip() for cell in row.cells]
-                parts.append(" | ".join(c for c in cells if c))
-    flush()
-    return sections

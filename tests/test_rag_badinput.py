@@ -6,6 +6,7 @@ one enormous line), nothing printed raw (escape sequences in file names).
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import zipfile
@@ -14,9 +15,12 @@ from pathlib import Path
 
 import pytest
 import sqlite_utils
+from click.testing import CliRunner
 
+from assistant.cli import cli
 from assistant.rag.catalog import Catalog, keyword_query
 from assistant.rag.chunking import MAX_CHARS, Chunk, chunk_sections
+from assistant.rag.discover import discover, printable
 from assistant.rag.loaders import Limits, LoadError, Section, load
 from tests.fixtures_rag.build import make_docx, make_pdf
 
@@ -201,6 +205,67 @@ def test_lines_are_grouped_within_the_character_bound() -> None:
         ("a" * 30 + "\n" + "b" * 30, 1, 2),
         ("c" * 30 + "\n" + "d" * 30, 3, 4),
     ]
+
+
+# -- not a regular file, and names printed safely -----------------------------------------
+
+
+def test_a_fifo_and_a_folder_say_what_they_are(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.txt"
+    os.mkfifo(fifo)
+    folder = tmp_path / "notes.md"
+    folder.mkdir()
+    with pytest.raises(LoadError, match=r"^not a regular file: a named pipe \(fifo\)$"):
+        load(fifo)  # returns at once: nothing waits for a writer
+    with pytest.raises(LoadError, match=r"^is a folder, not a file$"):
+        load(folder)
+    assert [(f.path.name, f.skip) for f in discover([str(fifo)])] == [
+        ("pipe.txt", "not a regular file: a named pipe (fifo)")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("notes.md", "notes.md"),
+        ("café 東京.md", "café 東京.md"),
+        ("evil\x1b[2J.md", "evil\\x1b[2J.md"),
+        ("two\nlines\t.md", "two\\nlines\\t.md"),
+        ("gnp.\u202etxt", "gnp.\\u202etxt"),
+        ("bad\udcffbyte.md", "bad\\xffbyte.md"),
+        ("c1\x9bcsi", "c1\\x9bcsi"),
+    ],
+)
+def test_printable_escapes_control_characters_only(raw: str, shown: str) -> None:
+    assert printable(raw) == shown
+
+
+def test_ingest_reports_each_bad_file_and_goes_on(tmp_path: Path, home: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "good.md").write_text("# Secrets\n\nThe password is quince.\n")
+    (folder / "page.html").write_text("<html><body><div>The kettle is blue.</div></body></html>")
+    _docx_bomb(folder / "bomb.docx", 70 * 1024 * 1024)
+    (folder / "evil\x1b[2J.txt").write_text("")
+    os.mkfifo(folder / "pipe.txt")
+    runner = CliRunner()
+    started = time.perf_counter()
+    result = runner.invoke(cli, ["ingest", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert time.perf_counter() - started < 120
+    assert "\x1b" not in result.output
+    lines = result.output.splitlines()
+    assert f"failed: {folder}/evil\\x1b[2J.txt: empty file" in lines
+    assert any(
+        line.startswith(f"failed: {folder}/bomb.docx: document XML unpacks to ") for line in lines
+    )
+    skipped = f"skipped  {folder}/pipe.txt  not a regular file: a named pipe (fifo)"
+    assert any(line.endswith(skipped) for line in lines)
+    assert lines[-3].startswith("indexed 2 files (2 chunks), 0 unchanged, 1 skipped, 2 failed")
+    listing = runner.invoke(cli, ["sources"]).output
+    assert "\x1b" not in listing and "evil\\x1b[2J.txt" in listing
+    found = runner.invoke(cli, ["search", "kettle blue", "--mode", "keyword", "--json"])
+    assert '"The kettle is blue."' in found.output
 
 
 # -- keyword queries keep every script ----------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from assistant.config import Config, load_config
+from assistant.rag.discover import printable
 from assistant.rag.index import Event, Hit, IngestReport
 
 
@@ -24,7 +25,8 @@ def _progress(as_json: bool) -> Any:
             return
         s = event.status
         detail = f"{s.chunks} chunks" if s.status == "indexed" else s.reason
-        click.echo(f"[{event.done}/{event.total}] {s.status:8} {s.path}  {detail}", err=True)
+        line = f"[{event.done}/{event.total}] {s.status:8} {s.path}  {detail}"
+        click.echo(printable(line), err=True)
 
     return show
 
@@ -40,7 +42,7 @@ def _print_report(report: IngestReport, as_json: bool) -> None:
         f"in {report.seconds:.1f} s"
     )
     for status in report.failed:
-        click.echo(f"failed: {status.path}: {status.reason}")
+        click.echo(printable(f"failed: {status.path}: {status.reason}"))
 
 
 @click.command()
@@ -78,9 +80,9 @@ def search(query: str, k: int, mode: str, as_json: bool) -> None:
         click.echo("no results")
     for n, hit in enumerate(hits, 1):
         heading = f"  ({hit.heading})" if hit.heading else ""
-        click.echo(f"{n}. {hit.location()}{heading}  score {hit.score:.3f}")
+        click.echo(printable(f"{n}. {hit.location()}{heading}  score {hit.score:.3f}"))
         snippet = " ".join(hit.text.split())
-        click.echo(f"   {snippet[:200]}{'…' if len(snippet) > 200 else ''}")
+        click.echo(printable(f"   {snippet[:200]}{'…' if len(snippet) > 200 else ''}"))
 
 
 @click.command()
@@ -95,7 +97,7 @@ def sources(as_json: bool) -> None:
         click.echo("no documents yet; run `assistant ingest PATH`")
     for s in statuses:
         detail = f"{s.chunks} chunks, {s.seconds:.2f} s" if s.status == "indexed" else s.reason
-        click.echo(f"{s.status:8} {s.path}  {detail}")
+        click.echo(printable(f"{s.status:8} {s.path}  {detail}"))
 
 
 def ask_docs(question: str, config: Config, as_json: bool) -> None:
@@ -138,4 +140,5 @@ def ask_docs(question: str, config: Config, as_json: bool) -> None:
     click.echo("\n\nSources:")
     for n, hit in enumerate(kept, 1):
         mark = "*" if n in result.cited else " "
-        click.echo(f"{mark}[{n}] {hit.location()}" + (f" ({hit.heading})" if hit.heading else ""))
+        heading = f" ({hit.heading})" if hit.heading else ""
+        click.echo(printable(f"{mark}[{n}] {hit.location()}{heading}"))

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import glob
 import os
+import stat
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.rag.loaders import supported
+from assistant.rag.loaders import not_regular, supported
 
 IGNORED_DIRS = frozenset(
     {"node_modules", "__pycache__", "venv", ".venv", "site-packages", "dist", "build"}
@@ -75,11 +77,38 @@ def _walk(target: Path) -> Iterator[Found]:
 
 def _check_file(path: Path) -> Found:
     try:
-        path.stat()
+        mode = path.stat().st_mode
     except OSError as exc:
         return Found(path, f"cannot read: {exc.strerror or exc}")
-    if not path.is_file():
-        return Found(path, "not a regular file")
+    if not stat.S_ISREG(mode):
+        return Found(path, not_regular(mode))
     if not supported(path):
         return Found(path, f"unsupported file type {path.suffix or '(none)'}")
     return Found(path)
+
+
+# Characters that move the cursor, recolour or clear the screen, or reorder what follows
+# (bidirectional overrides) when printed: a file name may hold any of them.
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str) -> str:
+    """Return ``text`` safe to print on a terminal: control characters shown escaped.
+
+    ``"evil\\x1b[2J.md"`` comes back as ``evil\\x1b[2J.md``; letters of any script are kept.
+    """
+    if text.isprintable():
+        return text
+    return "".join(_escape(c) for c in text)
+
+
+def _escape(char: str) -> str:
+    if char in _NAMED:
+        return _NAMED[char]
+    if char not in _BIDI and unicodedata.category(char) not in ("Cc", "Cs", "Zl", "Zp"):
+        return char
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte of a non-UTF-8 name (os.fsdecode's surrogate)
+        code -= 0xDC00
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

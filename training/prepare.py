@@ -10,28 +10,15 @@ from __future__ import annotations
 
 import json
 import random
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from training.manifest import TrainingError, digest, existing_result, require_free, write_manifest
+from training.pii import scrub_pii
 
 Messages = list[dict[str, str]]
 _ROLES = {"system", "user", "assistant"}
-_PII = [
-    ("[EMAIL]", re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")),
-    ("[CARD]", re.compile(r"\b(?:\d[ -]?){13,19}\b")),
-    ("[IP]", re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")),
-    ("[PHONE]", re.compile(r"(?<!\w)\+?\d[\d ().-]{7,}\d(?!\w)")),
-]
-
-
-def scrub_pii(text: str) -> str:
-    """Replace e-mail addresses, card-like numbers, IPv4 addresses and phone numbers."""
-    for placeholder, pattern in _PII:
-        text = pattern.sub(placeholder, text)
-    return text
 
 
 def parse_line(raw: Any) -> Messages:

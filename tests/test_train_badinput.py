@@ -5,18 +5,20 @@ Each case here once ended in a traceback, a hang or silently wrong data (issue #
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
 from assistant.cli import cli
-from training.prepare import scrub_pii
+from training.prepare import parse_line, read_examples, scrub_pii
 
 GOOD = json.dumps({"instruction": "Say hi", "output": "hi"})
 
@@ -35,6 +37,120 @@ def one_error_line(result: Result) -> str:
     assert "Traceback" not in result.output
     assert len(lines) == 1 and lines[0].startswith("error: "), result.output
     return lines[0]
+
+
+# -- train prepare: what a JSONL file can hold ---------------------------------------------
+
+
+def test_prepare_names_the_line_of_a_latin1_file(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.jsonl"
+    latin = json.dumps({"instruction": "Café?", "output": "Oui."}, ensure_ascii=False)
+    path.write_bytes(f"{GOOD}\n{latin}\n".encode("latin-1"))
+    line = one_error_line(run_cli("train", "prepare", str(path), "--out", str(tmp_path / "d")))
+    assert f"{path}:2: not UTF-8 (byte 0xe9 at column 21)" in line
+    assert "save the file as UTF-8" in line and "--skip-invalid" in line
+    examples, problems = read_examples([path])  # --skip-invalid keeps the good line
+    assert len(examples) == 1 and [p.split(": ")[0] for p in problems] == [f"{path}:2"]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (gzip.compress(f"{GOOD}\n".encode(), mtime=0), ":1: binary data, not JSONL text"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", ":3: binary data, not JSONL text"),
+        (f"{GOOD}\n".encode("utf-16"), ":1: UTF-16 text"),
+    ],
+    ids=["gzip", "png", "utf-16"],
+)
+def test_prepare_refuses_a_file_that_is_not_utf8_text(
+    tmp_path: Path, content: bytes, expected: str
+) -> None:
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(content)
+    line = one_error_line(run_cli("train", "prepare", str(path), "--out", str(tmp_path / "d")))
+    assert f"error: {path}{expected}" in line, line
+    assert "UTF-8" in line
+
+
+def test_prepare_reports_a_line_nested_too_deeply(tmp_path: Path) -> None:
+    path = tmp_path / "deep.jsonl"
+    path.write_text(f"{GOOD}\n{'[' * 100_000}{']' * 100_000}\n", encoding="utf-8")
+    line = one_error_line(run_cli("train", "prepare", str(path), "--out", str(tmp_path / "d")))
+    assert f"{path}:2: nested too deeply" in line and "--skip-invalid" in line
+
+
+def test_prepare_lists_several_bad_lines_then_one_error(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(f"{GOOD}\nnot json\n{'[' * 5000}\n", encoding="utf-8")
+    result = run_cli("train", "prepare", str(path), "--out", str(tmp_path / "d"))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert [line.split(": ")[:2] for line in lines[:2]] == [
+        ["invalid", f"{path}:2"],
+        ["invalid", f"{path}:3"],
+    ]
+    assert lines[2].startswith("error: 2 invalid lines") and len(lines) == 3
+
+
+def test_read_examples_accepts_a_byte_order_mark(tmp_path: Path) -> None:
+    path = tmp_path / "bom.jsonl"
+    path.write_text(f"{GOOD}\n{GOOD}\n", encoding="utf-8-sig")  # as Windows Notepad saves
+    examples, problems = read_examples([path])
+    assert problems == [] and len(examples) == 2
+
+
+def test_read_examples_keeps_line_separators_inside_strings(tmp_path: Path) -> None:
+    # JSON allows U+2028 and U+0085 raw in strings; only "\n" ends a JSONL record.
+    answer = "one\u2028two\x85three\x0cfour"
+    path = tmp_path / "seps.jsonl"
+    path.write_text(
+        json.dumps({"instruction": "q", "output": answer}, ensure_ascii=False) + "\r\n" + GOOD,
+        encoding="utf-8",
+    )
+    examples, problems = read_examples([path])
+    assert problems == []
+    assert [ex[-1]["content"] for ex in examples] == [answer, "hi"]
+
+
+@pytest.mark.parametrize(
+    ("record", "problem"),
+    [
+        ({"instruction": "", "output": "x"}, "'instruction' is empty"),
+        ({"instruction": " \n", "input": "text", "output": "x"}, "'instruction' is empty"),
+        ({"instruction": "x", "output": ""}, "'output' is empty"),
+        (
+            {"messages": [{"role": "user", "content": ""}, {"role": "assistant", "content": "a"}]},
+            "message 0 \\(user\\) is empty",
+        ),
+        (
+            {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": " "}]},
+            "message 1 \\(assistant\\) is empty",
+        ),
+        (
+            {
+                "messages": [
+                    {"role": "system", "content": ""},
+                    {"role": "assistant", "content": "a"},
+                ]
+            },
+            "message 0 \\(system\\) is empty",
+        ),
+        ({"messages": [{"role": ["user"], "content": "q"}]}, "message 0 needs a role"),
+        ({"messages": [{"role": "assistant", "content": "\ud800"}]}, "unpaired surrogate"),
+    ],
+)
+def test_parse_line_rejects_empty_or_unusable_turns(record: object, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        parse_line(record)
+
+
+def test_read_examples_reports_empty_examples_by_line(tmp_path: Path) -> None:
+    path = tmp_path / "empty.jsonl"
+    empty = json.dumps({"instruction": "", "output": "x"})
+    path.write_text(f"{GOOD}\n{empty}\n", encoding="utf-8")
+    examples, problems = read_examples([path])
+    assert len(examples) == 1
+    assert problems == [f"{path}:2: 'instruction' is empty"]
 
 
 # -- the PII scrubber: the same redactions as before, in linear time -----------------------

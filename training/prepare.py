@@ -8,6 +8,7 @@ label is -100).
 
 from __future__ import annotations
 
+import codecs
 import json
 import random
 from collections.abc import Sequence
@@ -35,11 +36,13 @@ def parse_line(raw: Any) -> Messages:
             raise ValueError("'messages' must be a non-empty list")
         out: Messages = []
         for i, msg in enumerate(messages):
-            if not isinstance(msg, dict) or msg.get("role") not in _ROLES:
+            role = msg.get("role") if isinstance(msg, dict) else None
+            if not isinstance(role, str) or role not in _ROLES:
                 raise ValueError(f"message {i} needs a role of system, user or assistant")
             if not isinstance(msg.get("content"), str):
                 raise ValueError(f"message {i} needs a string 'content'")
-            out.append({"role": msg["role"], "content": msg["content"]})
+            _check_text(msg["content"], f"message {i} ({role})")
+            out.append({"role": role, "content": msg["content"]})
         if out[-1]["role"] != "assistant":
             raise ValueError("the last message must be the assistant's (the answer to learn)")
         return out
@@ -47,8 +50,10 @@ def parse_line(raw: Any) -> Messages:
         parts = [raw["instruction"], raw.get("input") or ""]
         if not all(isinstance(p, str) for p in [*parts, raw["output"]]):
             raise ValueError("'instruction', 'input' and 'output' must be strings")
-        if not raw["output"].strip():
-            raise ValueError("'output' is empty")
+        _check_text(raw["instruction"], "'instruction'")
+        if parts[1]:
+            _check_text(parts[1], "'input'", empty_ok=True)
+        _check_text(raw["output"], "'output'")
         prompt = "\n\n".join(p for p in parts if p.strip())
         return [
             {"role": "user", "content": prompt},
@@ -57,21 +62,79 @@ def parse_line(raw: Any) -> Messages:
     raise ValueError("expected 'messages' or 'instruction' and 'output'")
 
 
+def _check_text(text: str, what: str, empty_ok: bool = False) -> None:
+    """Refuse an empty turn (nothing to learn or to answer) and text no tokenizer takes."""
+    if not empty_ok and not text.strip():
+        raise ValueError(f"{what} is empty")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone "\ud800"-style escape decodes to no character
+        code = ord(text[exc.start])
+        raise ValueError(f"{what} has an unpaired surrogate (\\u{code:04x})") from None
+
+
+_WIDE_BOMS = [
+    (codecs.BOM_UTF32_LE, "UTF-32"),  # before UTF-16: its mark starts the same way
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+]
+
+
 def read_examples(paths: Sequence[Path]) -> tuple[list[Messages], list[str]]:
-    """Read JSONL files; return the examples and one ``file:line: problem`` per bad line."""
+    """Read JSONL files; return the examples and one ``file:line: problem`` per bad line.
+
+    Files are UTF-8, with or without a byte order mark; only "\\n" ends a record (JSON
+    strings may hold U+2028 and the like).
+
+    Raises:
+        TrainingError: a file is missing, or is not UTF-8 text at all (binary, UTF-16).
+    """
     examples: list[Messages] = []
     problems: list[str] = []
     for path in paths:
         if not path.is_file():
             raise TrainingError(f"no file at {path}; pass JSONL files of training examples")
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
+        data = _text_bytes(path)
+        for number, raw in enumerate(data.split(b"\n"), 1):
             try:
-                examples.append(parse_line(json.loads(line)))
-            except ValueError as exc:  # JSONDecodeError is a ValueError
+                line = _decode(raw).removeprefix("\ufeff")  # files joined by `cat` keep theirs
+                if line.strip():
+                    examples.append(parse_line(json.loads(line)))
+            except RecursionError:
+                problems.append(
+                    f"{path}:{number}: nested too deeply (over ~1000 levels of [ or {{)"
+                )
+            except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
                 problems.append(f"{path}:{number}: {exc}")
     return examples, problems
+
+
+def _text_bytes(path: Path) -> bytes:
+    """The bytes of a JSONL file; refuse one that is not UTF-8 text (a BOM is fine)."""
+    data = path.read_bytes()
+    for bom, name in _WIDE_BOMS:
+        if data.startswith(bom):
+            raise TrainingError(f"{path}:1: {name} text; save the file as UTF-8 and rerun")
+    nul = data.find(b"\0")  # never in JSON text: a compressed or binary file, not one bad line
+    if nul != -1:
+        line = data.count(b"\n", 0, nul) + 1
+        raise TrainingError(
+            f"{path}:{line}: binary data, not JSONL text (a NUL byte); "
+            "pass a UTF-8 JSONL file (decompress or convert it first)"
+        )
+    return data
+
+
+def _decode(raw: bytes) -> str:
+    """One line as text; the error names the first byte that is not UTF-8, and its column."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        column = len(raw[: exc.start].decode("utf-8")) + 1
+        raise ValueError(
+            f"not UTF-8 (byte 0x{raw[exc.start]:02x} at column {column}); save the file as UTF-8"
+        ) from None
 
 
 def examples_from_conversations(

@@ -84,11 +84,15 @@ def prepare(
                 "no conversation is marked for training; mark one with `assistant history mark ID`"
             )
         examples += chosen
+    if len(problems) == 1 and not skip_invalid:  # one bad line: say it all in one line
+        raise TrainingError(f"{problems[0]}; fix the line or pass --skip-invalid to leave it out")
     for problem in problems[:20]:
         click.echo(f"invalid: {problem}", err=True)
     if problems and not skip_invalid:
+        shown = "listed above" if len(problems) <= 20 else "the first 20 listed above"
         raise TrainingError(
-            f"{len(problems)} invalid line(s); fix them or pass --skip-invalid to leave them out"
+            f"{len(problems)} invalid lines ({shown}); "
+            "fix them or pass --skip-invalid to leave them out"
         )
     model = resolve_base(base, config.home)
     manifest = run_prepare(

@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from assistant.cli import cli
+from assistant.memory.store import MemoryStore
 from training.prepare import parse_line, read_examples, scrub_pii
 
 GOOD = json.dumps({"instruction": "Say hi", "output": "hi"})
@@ -228,3 +229,51 @@ def test_scrub_pii_takes_linear_time_on_a_2mb_message(text: str, expected: str |
         elapsed = time.perf_counter() - start
     assert elapsed < 1.0, f"{elapsed:.2f} s"
     assert scrubbed == (text if expected is None else expected)
+
+
+# -- history import -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"[1]", "not a conversation export"),
+        (b'{"format": "assistant-conversation", "version": 1}', "damaged conversation export"),
+        (
+            json.dumps(
+                {
+                    "format": "assistant-conversation",
+                    "version": 1,
+                    "conversation": {"id": "c1", "strategy": "buffer", "title": "t"},
+                    "summaries": [],
+                    "messages": [],
+                }
+            ).encode(),
+            "damaged conversation export",
+        ),
+        (b"[" * 100_000, "nested too deeply"),
+        ('{"title": "café"}'.encode("latin-1"), "not UTF-8 (byte 0xe9 at line 1, column 15)"),
+        (b'{\n  "format": oops\n}', "not JSON (Expecting value: line 2 column 13"),
+    ],
+    ids=["array", "no-conversation", "missing-fields", "deep", "latin-1", "syntax"],
+)
+def test_history_import_refuses_bad_files_in_one_line(
+    tmp_path: Path, home: Path, content: bytes, expected: str
+) -> None:
+    path = tmp_path / "export.json"
+    path.write_bytes(content)
+    line = one_error_line(run_cli("history", "import", str(path)))
+    assert line.startswith(f"error: {path}: ") and expected in line, line
+    assert run_cli("history", "list", "--json").output.strip() == "[]"  # nothing half-imported
+
+
+def test_history_import_accepts_a_byte_order_mark(tmp_path: Path, home: Path) -> None:
+    store = MemoryStore.open(home / "memory.db")
+    conversation = store.create_conversation(strategy="buffer", title="Cats")
+    store.add_message(conversation.id, "user", "Hi")
+    store.close()
+    path = tmp_path / "export.json"
+    assert run_cli("history", "export", conversation.id, "-o", str(path)).exit_code == 0
+    path.write_text(path.read_text(encoding="utf-8"), encoding="utf-8-sig")
+    result = run_cli("history", "import", str(path), "--new-id", "copy")
+    assert result.exit_code == 0 and "imported copy: Cats" in result.output, result.output

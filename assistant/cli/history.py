@@ -15,7 +15,13 @@ from assistant.config import load_config
 from assistant.errors import AssistantError
 from assistant.memory.factory import open_session, open_store
 from assistant.memory.store import MemoryStore
-from assistant.memory.transfer import dumps, export_json, export_markdown, import_json
+from assistant.memory.transfer import (
+    dumps,
+    export_json,
+    export_markdown,
+    import_json,
+    read_export,
+)
 
 
 def _store() -> MemoryStore:
@@ -96,11 +102,11 @@ def export(conversation: str, fmt: str, output: Path | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the imported conversation as JSON.")
 def import_(file: Path, new_id: str | None, as_json: bool) -> None:
     """Import a conversation exported with `history export --format json`."""
+    data = read_export(file)
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise AssistantError(f"cannot read {file}: {exc}") from exc
-    conversation = import_json(_store(), data, new_id=new_id)
+        conversation = import_json(_store(), data, new_id=new_id)
+    except AssistantError as exc:
+        raise AssistantError(f"{file}: {exc}") from exc
     if as_json:
         _echo_json(dataclasses.asdict(conversation))
     else:

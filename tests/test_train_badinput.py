@@ -8,11 +8,13 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import shutil
 import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -277,3 +279,182 @@ def test_history_import_accepts_a_byte_order_mark(tmp_path: Path, home: Path) ->
     path.write_text(path.read_text(encoding="utf-8"), encoding="utf-8-sig")
     result = run_cli("history", "import", str(path), "--new-id", "copy")
     assert result.exit_code == 0 and "imported copy: Cats" in result.output, result.output
+
+
+# -- finetune: resuming after a kill while a checkpoint was being written ------------------
+
+_HP = {"rank": 2, "alpha": 4, "max_steps": 4, "batch_size": 2, "save_steps": 2}
+
+
+class _Kill(Exception):
+    """Stands in for kill -9 while the Trainer writes checkpoint-4."""
+
+
+@pytest.fixture(scope="module")
+def killed_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A tiny llama (HF directory), prepared data, and a run killed as checkpoint-4 is saved."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("peft")
+    from transformers import LlamaConfig, LlamaForCausalLM, TrainerCallback
+
+    from training.base import resolve_base
+    from training.finetune import FinetuneConfig, finetune
+    from training.manifest import write_manifest
+
+    root = tmp_path_factory.mktemp("killed")
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=32,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=64,
+    )
+    LlamaForCausalLM(config).save_pretrained(root / "tiny")
+    home = root / "home"
+    base = resolve_base(str(root / "tiny"), home)
+    data = root / "data"
+    data.mkdir()
+    rows = [{"input_ids": [1, 5 + i, 9, 2], "labels": [-100, -100, 9, 2]} for i in range(8)]
+    (data / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_manifest(
+        data,
+        {"stage": "prepare", "key": "tiny", "base": base.as_dict(), "data_hash": "0"}
+        | {"chat_template": "", "eos_token": "</s>"},
+    )
+
+    class KillAtSave4(TrainerCallback):  # type: ignore[misc]
+        def on_save(self, args: object, state: Any, control: object, **kw: object) -> None:
+            if state.global_step == 4:
+                raise _Kill
+
+    with pytest.raises(_Kill):
+        finetune(data, root / "run", base, home, FinetuneConfig(**_HP), False, [KillAtSave4()])
+    assert sorted(p.name for p in (root / "run" / "checkpoints").iterdir()) == [
+        "checkpoint-2",
+        "checkpoint-4",
+    ]
+    return {"root": root, "base": base, "home": home, "data": data}
+
+
+def _cut(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _only_config(ckpt: Path) -> None:
+    for p in ckpt.iterdir():
+        if p.name != "adapter_config.json":
+            p.unlink()
+
+
+def _weights_cut(ckpt: Path) -> None:
+    _cut(ckpt / "adapter_model.safetensors")
+    for name in ("optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json"):
+        (ckpt / name).unlink()
+
+
+def _rng_cut(ckpt: Path) -> None:
+    _cut(ckpt / "rng_state.pth")
+    (ckpt / "trainer_state.json").unlink()
+
+
+def _state_cut(ckpt: Path) -> None:
+    _cut(ckpt / "trainer_state.json")
+
+
+# What a kill leaves depends on when it lands: the Trainer writes the weights, then the
+# optimizer and scheduler, then the RNG state, and trainer_state.json last.
+DAMAGE = {
+    "only-config": _only_config,
+    "weights-cut": _weights_cut,
+    "rng-cut": _rng_cut,
+    "state-cut": _state_cut,
+}
+
+
+def _damaged_copy(killed_run: dict[str, Any], tmp_path: Path, *names: str) -> Path:
+    """A copy of the killed run with only ``adapter_config.json`` left in each named checkpoint."""
+    run = tmp_path / "run"
+    shutil.copytree(killed_run["root"] / "run", run)
+    for name in names:
+        _only_config(run / "checkpoints" / name)
+    return run
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_finetune_resumes_from_the_last_complete_checkpoint(
+    killed_run: dict[str, Any], tmp_path: Path, damage: str
+) -> None:
+    from transformers import TrainerCallback
+
+    from training.finetune import FinetuneConfig, finetune
+
+    run = tmp_path / "run"
+    shutil.copytree(killed_run["root"] / "run", run)
+    DAMAGE[damage](run / "checkpoints" / "checkpoint-4")
+    steps: list[int] = []
+
+    class Steps(TrainerCallback):  # type: ignore[misc]
+        def on_step_end(self, args: object, state: Any, control: object, **kw: object) -> None:
+            steps.append(state.global_step)
+
+    notes: list[str] = []
+    manifest = finetune(
+        killed_run["data"],
+        run,
+        killed_run["base"],
+        killed_run["home"],
+        FinetuneConfig(**_HP),
+        False,
+        [Steps()],
+        notify=notes.append,
+    )
+    assert steps == [3, 4]  # steps 1-2 came from checkpoint-2
+    assert manifest["resumed"] is True and manifest["metrics"]["steps"] == 4
+    aside = run / "checkpoints" / "incomplete" / "checkpoint-4"
+    assert notes == [
+        f"checkpoint-4 is incomplete (the run stopped while saving it); moved it to {aside}; "
+        "resuming from checkpoint-2"
+    ]
+    assert aside.is_dir()
+    state = json.loads((run / "checkpoints" / "checkpoint-4" / "trainer_state.json").read_text())
+    assert state["global_step"] == 4  # written again, complete this time
+
+
+def test_finetune_starts_over_when_no_checkpoint_is_complete(
+    killed_run: dict[str, Any], tmp_path: Path
+) -> None:
+    from training.finetune import FinetuneConfig, finetune
+
+    run = _damaged_copy(killed_run, tmp_path, "checkpoint-4", "checkpoint-2")
+    notes: list[str] = []
+    manifest = finetune(
+        killed_run["data"],
+        run,
+        killed_run["base"],
+        killed_run["home"],
+        FinetuneConfig(**_HP),
+        False,
+        notify=notes.append,
+    )
+    assert manifest["resumed"] is False and manifest["metrics"]["steps"] == 4
+    assert len(notes) == 1 and notes[0].startswith("checkpoint-2, checkpoint-4 are incomplete")
+    assert notes[0].endswith("; starting from step 0")
+
+
+def test_finetune_cli_says_in_one_line_which_checkpoint_it_set_aside(
+    killed_run: dict[str, Any], tmp_path: Path
+) -> None:
+    run = _damaged_copy(killed_run, tmp_path, "checkpoint-4")
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in _HP.items()]
+    result = run_cli("train", "finetune", str(killed_run["data"]), "--out", str(run), *flags)
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    notes = [line for line in result.output.splitlines() if "incomplete" in line]
+    assert notes == [
+        f"checkpoint-4 is incomplete (the run stopped while saving it); moved it to "
+        f"{run / 'checkpoints' / 'incomplete' / 'checkpoint-4'}; resuming from checkpoint-2"
+    ]
+    assert f"{run}: 4 steps" in result.output

@@ -3,18 +3,22 @@
 peft LoRA on the transformers ``Trainer`` (so ``accelerate launch`` spreads it over GPUs):
 fp32 on CPU (bf16 is ~18x slower on CPUs without bf16 units), bf16 mixed precision on CUDA;
 ``qlora`` trains on an NF4 base (bf16 compute on CUDA, fp32 on CPU).
-Checkpoints go to ``RUN_DIR/checkpoints``; a killed run resumes from the last one when the
-same command is run again.
+Checkpoints go to ``RUN_DIR/checkpoints``; a killed run resumes from the last complete one
+when the same command is run again (see ``training.checkpoints``).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from training.base import BaseModel, load_model
+from training.checkpoints import resume_point, set_aside
 from training.manifest import (
     TrainingError,
     digest,
@@ -131,11 +135,14 @@ def finetune(
     config: FinetuneConfig | None = None,
     progress: bool = True,
     callbacks: list[Any] | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Train a LoRA adapter on ``data_dir`` into ``out`` and return the run's manifest.
 
-    Rerunning a finished run returns its manifest; rerunning a killed one resumes it.
-    ``callbacks`` are transformers ``TrainerCallback``s (e.g. a TUI progress reporter).
+    Rerunning a finished run returns its manifest; rerunning a killed one resumes it from
+    its last complete checkpoint, and ``notify`` (default: a logged warning) gets one line
+    naming any incomplete checkpoint set aside. ``callbacks`` are transformers
+    ``TrainerCallback``s (e.g. a TUI progress reporter).
 
     Raises:
         TrainingError: the data was prepared for another base, or ``out`` holds another run.
@@ -161,6 +168,11 @@ def finetune(
     import torch
     from transformers import Trainer, set_seed
 
+    checkpoints = out / "checkpoints"
+    resume, broken = resume_point(checkpoints)
+    # Under `accelerate launch` / torchrun every rank looks; rank 0 alone moves and tells.
+    if broken and os.environ.get("RANK", "0") == "0":
+        (notify or logging.getLogger(__name__).warning)(set_aside(broken, resume))
     set_seed(config.seed)
     train_rows = load_split(data_dir, "train")
     model = lora_model(load_model(base, home, qlora=config.qlora), config)
@@ -173,9 +185,7 @@ def finetune(
         data_collator=collator,
         callbacks=callbacks,
     )
-    checkpoints = out / "checkpoints"
-    resume = checkpoints.is_dir() and any(checkpoints.glob("checkpoint-*"))
-    result = trainer.train(resume_from_checkpoint=True if resume else None)
+    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     # Under `accelerate launch` / torchrun every rank gets here; rank 0 alone writes the run.
     accelerator = trainer.accelerator
     tokens = int(accelerator.reduce(torch.tensor(collator.tokens), reduction="sum").item())
@@ -195,7 +205,7 @@ def finetune(
             "data": {"dir": str(data_dir.resolve()), "key": data["key"], "hash": data["data_hash"]},
             "chat_template": data["chat_template"],
             "hyperparameters": asdict(config),
-            "resumed": resume,
+            "resumed": resume is not None,
             "processes": accelerator.num_processes,
             "metrics": {
                 "steps": int(trainer.state.global_step),

@@ -156,7 +156,14 @@ def finetune(data_dir: Path, out: Path, base: str | None, threads: int | None, *
 
     data = read_manifest(data_dir, "prepare")
     model = resolve_base(base or data["base"]["path"], config.home)
-    manifest = run_finetune(data_dir, out, model, config.home, FinetuneConfig(**hp))
+    manifest = run_finetune(
+        data_dir,
+        out,
+        model,
+        config.home,
+        FinetuneConfig(**hp),
+        notify=lambda line: click.echo(line, err=True),
+    )
     m = manifest["metrics"]
     if os.environ.get("RANK", "0") != "0":  # a worker of a multi-process launch: rank 0 reports
         return

@@ -25,7 +25,10 @@ def training_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     os.environ.pop("ASSISTANT_TRAINING_CACHE", None)
 
 
-_KEPT = ("ASSISTANT_HOME", "ASSISTANT_TRAINING_CACHE")
+# ASSISTANT_N_THREADS is kept so the whole suite can be run at another thread count (the
+# tests must pass at 1 and 2 threads: greedy words may differ, behaviour may not).
+_KEPT = ("ASSISTANT_HOME", "ASSISTANT_TRAINING_CACHE", "ASSISTANT_N_THREADS")
+TEST_THREADS = int(os.environ.get("ASSISTANT_N_THREADS", "1"))
 
 
 @pytest.fixture(autouse=True)
@@ -52,7 +55,7 @@ def smol(smol_path: Path) -> Iterator[LlamaCppBackend]:
         smol_path,
         name="smollm2-135m",
         n_ctx=2048,
-        n_threads=1,
+        n_threads=TEST_THREADS,
         n_threads_batch=2,
         defaults=SamplingDefaults(temperature=0.0, max_tokens=64, seed=1),
     )

@@ -213,13 +213,47 @@ def test_events_start_each_step() -> None:
     assert [e.tool_input for e in events if isinstance(e, ToolCalled)] == ["1+1"]
 
 
-def test_long_observations_are_cut() -> None:
+def test_long_observations_are_fitted_to_the_context_keeping_matching_lines() -> None:
+    """The answer on a late line of a long note still reaches the model."""
     calls: list[str] = []
-    big = _recording_tool("big", "x" * 5000, calls)
+    note = " ".join(f"Line {i} is about gardening and compost." for i in range(60))
+    note += " The Bitwarden vault password hint is quince."
+    big = _recording_tool("big", note, calls)
+    backend = ScriptedBackend(context_length=400)  # counts words
+    backend.enqueue("Action: big\nAction Input: vault hint", "Final Answer: quince")
+    agent = _agent(backend, [big], max_tokens=40)
+    result = agent.ask("What is my vault password hint?")
+    observation = result.steps[0].observation or ""
+    assert "Bitwarden vault password hint is quince." in observation
+    assert "cut to fit the context" in observation
+    # Every prompt sent, with room for the step generated from it, fits the context.
+    assert all(backend.count_prompt_tokens(m) + 40 <= 400 for m, _ in backend.calls)
+
+
+def test_an_observation_that_fits_is_kept_whole() -> None:
+    calls: list[str] = []
+    small = _recording_tool("small", "The meeting is on Tuesday at 10.", calls)
     backend = ScriptedBackend()
-    backend.enqueue("Action: big\nAction Input: a", "Final Answer: ok")
-    result = _agent(backend, [big], observation_chars=100).ask("q")
-    assert result.steps[0].observation == "x" * 100 + " [cut]"
+    backend.enqueue("Action: small\nAction Input: meeting", "Final Answer: Tuesday")
+    result = _agent(backend, [small]).ask("When is the meeting?")
+    assert result.steps[0].observation == "The meeting is on Tuesday at 10."
+
+
+def test_fit_observation_keeps_order_and_says_what_was_cut() -> None:
+    from assistant.agent.fit import fit_observation
+
+    def count(text: str) -> int:
+        return len(text.split())
+
+    text = "Alpha one. Beta two. The tyre pressure is 100 psi. " + " ".join(
+        f"Filler {n}." for n in range(20)
+    )
+    fitted = fit_observation(text, "tyre pressure", 30, count)
+    assert fitted.startswith("Alpha one. Beta two. The tyre pressure is 100 psi.")
+    assert fitted.endswith("cut to fit the context]")
+    assert "Filler 19." not in fitted and count(fitted) <= 30
+    assert fit_observation(text, "x", 100, count) == text
+    assert fit_observation(text, "x", 0, count).startswith("[result left out")
 
 
 def test_multi_argument_tools_take_a_json_input() -> None:

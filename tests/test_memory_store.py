@@ -31,7 +31,7 @@ def test_migrations_create_schema_on_empty_file(tmp_path: Path) -> None:
     assert {"messages_fts", "facts_fts", "summaries_fts"} <= tables
     assert store.db.journal_mode == "wal"
     applied = [r["name"] for r in store.db.query("SELECT name FROM _sqlite_migrations")]
-    assert applied == ["m001_initial"]
+    assert applied == ["m001_initial", "m002_conversation_mode"]
     store.close()
     again = MemoryStore.open(path)  # re-opening applies nothing twice
     assert [r["name"] for r in again.db.query("SELECT name FROM _sqlite_migrations")] == applied

@@ -18,6 +18,7 @@ from assistant.agent.events import (
     StepStarted,
     ToolCalled,
 )
+from assistant.agent.fit import fit_observation
 from assistant.agent.steps import (
     DEFAULT_INPUT,
     Action,
@@ -71,7 +72,9 @@ class ReActAgent:
     Each step is generated under a grammar that admits only the registered tools' names or
     a final answer (``constrained=False`` drops it, for comparison). The loop stops after
     ``max_steps`` tool calls or at the first repeat of an identical call, and then asks the
-    model for a final answer under a grammar that admits nothing else.
+    model for a final answer under a grammar that admits nothing else. Each observation is
+    fitted to what is left of the context after room for the next step (the lines that
+    match the question first), so a run never overflows the context.
     """
 
     def __init__(
@@ -84,7 +87,7 @@ class ReActAgent:
         approve: Approve | None = None,
         max_tokens: int = 320,
         temperature: float = 0.0,
-        observation_chars: int = 1500,
+        observation_chars: int = 30_000,
         conversation_id: str | None = None,
     ) -> None:
         names = [t.name for t in tools]
@@ -112,13 +115,24 @@ class ReActAgent:
         assert result is not None
         return result
 
+    def system_prompt(self) -> str:
+        """The agent's instructions for its tools."""
+        return prompt.system_prompt(list(self.tools.values()))
+
+    def examples(self) -> list[ChatMessage]:
+        """The worked examples that go between the instructions and the conversation."""
+        return prompt.examples(list(self.tools.values()))
+
     def run(
-        self, question: str, history: Sequence[ChatMessage] = ()
+        self, question: str, history: Sequence[ChatMessage] = (), system: str | None = None
     ) -> Generator[AgentEvent, None, None]:
-        """Yield events for one question; the last event is the AgentResult."""
+        """Yield events for one question; the last event is the AgentResult.
+
+        ``system`` replaces the instructions (the turn owner adds the running summary).
+        """
         messages: list[ChatMessage] = [
-            {"role": "system", "content": prompt.system_prompt(list(self.tools.values()))},
-            *prompt.examples(list(self.tools.values())),
+            {"role": "system", "content": system or self.system_prompt()},
+            *self.examples(),
             *history,
             {"role": "user", "content": question},
         ]
@@ -155,6 +169,7 @@ class ReActAgent:
                 yield from self._finish(messages, steps, failures, "repeated_call", seen[key])
                 return
             text, error = self._run_tool(step)
+            text = self._fit(messages, step, text, question)
             calls += 1
             seen[key] = text
             steps.append(
@@ -175,10 +190,18 @@ class ReActAgent:
             return f"error: there is no tool {step.tool!r}; the tools are: {known}", True
         if is_risky(tool) and not (self.approve and self.approve(tool.name, step.tool_input)):
             return f"the user did not allow running {tool.name}", True
-        text, error = call_tool(tool, step.tool_input)
-        if len(text) > self.observation_chars:
-            text = text[: self.observation_chars] + " [cut]"
-        return text, error
+        return call_tool(tool, step.tool_input)
+
+    def _fit(self, messages: list[ChatMessage], step: Action, text: str, question: str) -> str:
+        """``text`` fitted to the context left once the step is shown and a next one fits."""
+        text = text[: self.observation_chars]  # bounds the counting below
+        shown = [*messages, *_turn(format_step(step), "")]
+        room = self.backend.context_length - self.backend.count_prompt_tokens(shown)
+        room -= self.max_tokens + 8  # the next step, and the observation's own label
+        if room >= self.backend.count_tokens(text):
+            return text
+        query = f"{question} {step.tool_input}"
+        return fit_observation(text, query, room, self.backend.count_tokens)
 
     def _finish(
         self,

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import click
 
-from assistant.backends.base import Token
 from assistant.cli.options import model_options
+from assistant.cli.turns import approve_on_terminal, render
 from assistant.config import load_config
 from assistant.errors import AssistantError
-from assistant.memory.factory import open_session, open_store
+from assistant.memory.factory import open_store
 from assistant.memory.store import MemoryStore
 from assistant.memory.transfer import (
     dumps,
@@ -22,6 +22,8 @@ from assistant.memory.transfer import (
     import_json,
     read_export,
 )
+from assistant.responders import MODES
+from assistant.services import Services
 
 
 def _store() -> MemoryStore:
@@ -130,34 +132,39 @@ def strategy(conversation: str, strategy: str) -> None:
 @click.argument("text")
 @click.option("--conversation", "-c", "conversation", help="Continue this conversation.")
 @click.option("--strategy", help="Memory strategy (buffer, window:K, summary, summary_buffer).")
+@click.option(
+    "--mode", type=click.Choice(MODES),
+    help="Answer in this mode from now on (default: the conversation's own, chat when new).",
+)  # fmt: skip
 @model_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end.")
 def send(
-    text: str, conversation: str | None, strategy: str | None, as_json: bool, **flags: object
+    text: str,
+    conversation: str | None,
+    strategy: str | None,
+    mode: str | None,
+    as_json: bool,
+    **flags: object,
 ) -> None:
     """Send TEXT in a stored conversation (a new one unless --conversation) and stream the reply."""
-    from assistant.engine import open_backend
-
-    config = load_config(flags)
-    store = open_store(config)
+    services = Services(load_config(flags))
+    store = services.store
     conversation_id = store.conversation(conversation).id if conversation else None
-    session = open_session(
-        config, store, open_backend(config), conversation_id=conversation_id, strategy=strategy
-    )
+    session = services.session(conversation_id, strategy=strategy)
+    if mode:
+        session.set_mode(mode)
     if text == "-":
         text = sys.stdin.read()
-    parts = []
-    for event in session.send(text):
-        if isinstance(event, Token):
-            parts.append(event.text)
-            if not as_json:
-                click.echo(event.text, nl=False)
+    mode = session.conversation.mode
+    responder = services.responder(mode, approve=None if as_json else approve_on_terminal)
+    result = render(session.send(text, responder), stream=not as_json)
     reply = session.messages()[-1]
     if as_json:
         _echo_json(
             {
                 "conversation_id": session.conversation_id,
-                "answer": "".join(parts).strip(),
+                "mode": mode,
+                "answer": result.answer,
                 "status": reply.status,
                 "memory": reply.memory,
                 "prompt_tokens": reply.prompt_tokens,
@@ -165,7 +172,6 @@ def send(
             }
         )
     else:
-        click.echo()
         click.echo(f"[conversation {session.conversation_id}]", err=True)
 
 

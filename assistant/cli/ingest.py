@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import click
@@ -98,47 +97,3 @@ def sources(as_json: bool) -> None:
     for s in statuses:
         detail = f"{s.chunks} chunks, {s.seconds:.2f} s" if s.status == "indexed" else s.reason
         click.echo(printable(f"{s.status:8} {s.path}  {detail}"))
-
-
-def ask_docs(question: str, config: Config, as_json: bool) -> None:
-    """``assistant ask --docs``: answer from the ingested documents, citing them as [n]."""
-    from assistant.backends.base import GenerationOptions, Token
-    from assistant.engine import open_backend
-    from assistant.rag import answer as rag_answer
-
-    index = _index(config)
-    hits = index.search(question, config.rag_top_k)
-    kept = rag_answer.relevant(hits, config.rag_min_similarity)
-    if not kept:
-        result = rag_answer.DocsAnswer(rag_answer.NOTHING_FOUND, [], [], found=False)
-        click.echo(json.dumps(result.as_dict()) if as_json else result.answer)
-        return
-    backend = open_backend(config)
-    options = GenerationOptions(
-        max_tokens=config.max_tokens, temperature=config.temperature, seed=config.seed
-    )
-    citer = rag_answer.citation_stream(
-        index.embedder.encode if config.rag_attribute_citations else None, kept
-    )
-    parts: list[str] = []
-    for event in rag_answer.stream_answer(backend, question, kept, options, citer):
-        if isinstance(event, Token):
-            parts.append(event.text)
-            if not as_json:
-                click.echo(event.text, nl=False)
-                sys.stdout.flush()
-    text = "".join(parts)
-    result = rag_answer.DocsAnswer(
-        text.strip(),
-        kept,
-        rag_answer.citations(text, len(kept)),
-        attributed=citer.added if citer is not None else [],
-    )
-    if as_json:
-        click.echo(json.dumps(result.as_dict()))
-        return
-    click.echo("\n\nSources:")
-    for n, hit in enumerate(kept, 1):
-        mark = "*" if n in result.cited else " "
-        heading = f" ({hit.heading})" if hit.heading else ""
-        click.echo(printable(f"{mark}[{n}] {hit.location()}{heading}"))

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from assistant.backends.base import Backend, GenerationOptions
+from assistant.backends.base import Backend
 from assistant.config import Config
 from assistant.memory.session import ChatSession
-from assistant.memory.store import MemoryStore, default_db_path
+from assistant.memory.store import MemoryStore
 from assistant.memory.strategies import StrategySpec
+from assistant.services import DataPaths, generation_options
 
 
 def open_store(config: Config) -> MemoryStore:
     """Open the memory database in the configured data directory."""
-    return MemoryStore.open(default_db_path(config.home))
+    return MemoryStore.open(DataPaths(config.home).memory_db)
 
 
 def open_session(
@@ -32,12 +33,7 @@ def open_session(
     """
     spec = str(StrategySpec.parse(strategy or config.memory_strategy))
     settings: dict[str, Any] = {
-        "options": GenerationOptions(
-            max_tokens=config.max_tokens,
-            temperature=config.temperature,
-            top_p=config.top_p,
-            seed=config.seed,
-        ),
+        "options": generation_options(config),
         "reply_reserve": min(config.max_tokens, backend.context_length // 2),
         "summary_max_tokens": config.memory_summary_tokens,
         "recall_limit": config.memory_recall_facts,

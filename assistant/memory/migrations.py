@@ -89,3 +89,9 @@ def m001_initial(db: Database) -> None:
     )
     for table in ("messages", "facts", "summaries"):
         db.table(table).enable_fts(["content"], create_triggers=True, tokenize="porter")
+
+
+@migrations()
+def m002_conversation_mode(db: Database) -> None:
+    """Each conversation remembers its mode: chat, documents or agent."""
+    db.table("conversations").add_column("mode", str, not_null_default="chat")

@@ -21,6 +21,8 @@ class Conversation:
     adapter: str | None = None
     marked_for_training: bool = False
     prompt_start_seq: int = 0
+    # "chat", "documents" or "agent": how this conversation's turns are answered.
+    mode: str = "chat"
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ def conversation_from_row(row: dict[str, Any]) -> Conversation:
         adapter=row["adapter"],
         marked_for_training=bool(row["marked_for_training"]),
         prompt_start_seq=row["prompt_start_seq"] or 0,
+        mode=row.get("mode") or "chat",
     )
 
 

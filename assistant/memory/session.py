@@ -1,29 +1,31 @@
-"""A conversation with memory: what the CLI and the chat app both drive.
+"""A conversation with memory: the owner of every turn, in every mode.
 
-``ChatSession.send`` commits the user's message, builds the prompt with the conversation's
-memory strategy (summarizing first if the prompt would overflow), streams the reply while
-writing it to the store every ``flush_interval_s`` or ``flush_tokens``, and finalizes it. A
-reply cut short (an error, the caller closing the stream, a cancelled generation) is kept
-and marked "interrupted"; a killed process leaves it "streaming", which the next open of
-the store turns into "interrupted". Sending the same text again right after a turn that got
-no reply at all answers the stored message instead of storing the question twice.
+``ChatSession.send`` commits the user's message (stores a "remember that ..." fact, sets the
+title), builds the prompt with the conversation's memory strategy inside the context
+(summarizing first if it would overflow), lets a *responder* (chat, documents, agent; see
+:mod:`assistant.responders`) write the reply, and stores the reply as it streams
+(:mod:`assistant.memory.reply`). The app, ``ask`` in each mode and ``history send`` all
+go through it. Sending the same text again right after a turn that got no reply at all
+answers the stored message instead of storing the question twice.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-import time
 from collections.abc import Generator, Iterator
 from typing import Any
 
-from assistant.backends.base import Backend, ChatMessage, Done, Event, GenerationOptions, Token
-from assistant.errors import ContextOverflowError
+from assistant.backends.base import Backend, ChatMessage, GenerationOptions
+from assistant.errors import ConfigError, ContextOverflowError
+from assistant.memory.locks import conversation_lock
 from assistant.memory.records import Conversation, Message, SearchHit, Summary
+from assistant.memory.reply import FactStored, stream_reply, title_for
 from assistant.memory.store import MemoryStore
 from assistant.memory.strategies import PromptPlan, StrategySpec, plan_prompt
 from assistant.memory.summarize import summarize
 from assistant.memory.writers import writer_id
+from assistant.responders import MODES, ChatResponder, Responder, Turn
 
 _REMEMBER = re.compile(
     r"^\s*(?:please\s+)?remember(?:\s+that)?[\s,:]+(?P<fact>.+?)\s*[.!]?\s*$",
@@ -128,6 +130,12 @@ class ChatSession:
         """Every stored message of the conversation, in order."""
         return self.store.messages(self.conversation_id)
 
+    def set_mode(self, mode: str) -> None:
+        """Answer this conversation's next turns in ``mode`` (chat, documents or agent)."""
+        if mode not in MODES:
+            raise ConfigError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+        self.store.update_conversation(self.conversation_id, mode=mode)
+
     def set_strategy(self, strategy: str) -> None:
         """Switch this conversation's memory strategy (takes effect on the next message)."""
         self.store.update_conversation(
@@ -140,8 +148,16 @@ class ChatSession:
 
     # -- prompts -----------------------------------------------------------------------
 
-    def prepare(self, user: Message) -> tuple[PromptPlan, Summary | None]:
-        """Build the prompt ending with ``user``, compacting the history first if needed."""
+    def prepare(
+        self, user: Message, responder: Responder | None = None
+    ) -> tuple[PromptPlan, Summary | None]:
+        """Build the prompt ending with ``user``, compacting the history first if needed.
+
+        The responder says what its mode adds: its system prompt, what the new message
+        shows (documents add their sources) and tokens it spends outside the plan.
+        """
+        responder = responder or ChatResponder(self.backend)
+        budget = self.budget - responder.overhead()
         for _ in range(4):
             conversation = self.conversation
             spec = StrategySpec.parse(conversation.strategy)
@@ -154,12 +170,15 @@ class ChatSession:
             kept = [m for m in stored if m.role in ("user", "assistant") and m.prompt_text]
             plan = plan_prompt(
                 spec,
-                system_prompt=conversation.system_prompt,
+                system_prompt=responder.system_prompt(conversation.system_prompt),
                 summary=summary.content if summary else None,
                 history=prompt_history(kept),
-                user={"role": "user", "content": user.prompt_text},
+                user={
+                    "role": "user",
+                    "content": responder.user_prompt(user.content, user.prompt_text),
+                },
                 count=self.backend.count_prompt_tokens,
-                budget=self.budget,
+                budget=budget,
             )
             self.last_window = kept[plan.drop :]
             if plan.drop == 0:
@@ -198,13 +217,23 @@ class ChatSession:
 
     # -- sending -----------------------------------------------------------------------
 
-    def send(self, text: str, *, steps: list[Any] | None = None) -> Generator[Event, None, None]:
-        """Send ``text``; yield the backend's events while the reply is stored as it streams.
+    def send(self, text: str, responder: Responder | None = None) -> Generator[Any, None, None]:
+        """Send ``text``; yield the responder's events while the reply is stored as it streams.
+
+        One turn at a time per conversation (other threads and processes wait). A message
+        too long for the context is refused before anything is stored.
 
         Raises:
             ContextOverflowError: the message alone does not fit the context.
+            ConversationBusyError: another turn held the conversation too long.
             AssistantError: whatever the backend raises (the partial reply is kept).
         """
+        responder = responder or ChatResponder(self.backend)
+        with conversation_lock(self.store.path, self.conversation_id):
+            yield from self._turn(text, responder)
+
+    def _turn(self, text: str, responder: Responder) -> Iterator[Any]:
+        self._refuse_if_too_long(text, responder)
         recalled = self.store.search_facts(text, self.recall_limit) if self.recall_limit else []
         failed = self.failed_turn(text)
         if failed is not None:  # sending it again: answer the stored message, once
@@ -218,9 +247,10 @@ class ChatSession:
             fact = parse_remember(text)
             if fact:
                 self.store.add_fact(fact, self.conversation_id)
+                yield FactStored(fact)
             if not self.conversation.title:
-                self.store.update_conversation(self.conversation_id, title=text.strip()[:60])
-        plan, summary = self.prepare(user)
+                self.store.update_conversation(self.conversation_id, title=title_for(text))
+        plan, summary = self.prepare(user, responder)
         self.last_plan = plan
         reply = self.store.add_message(
             self.conversation_id,
@@ -234,9 +264,34 @@ class ChatSession:
             memory={
                 "summary_id": summary.id if summary else None,
                 "facts": self._facts_in_prompt(recalled),
+                "mode": responder.mode,
             },
         )
-        yield from self._stream(plan, reply, steps)
+        room = self.backend.context_length - plan.tokens - responder.overhead()
+        turn = Turn(text, plan, self._options(), room)
+        yield from stream_reply(self.store, reply, responder.respond(turn), self._flush)
+
+    def _refuse_if_too_long(self, text: str, responder: Responder) -> None:
+        """Refuse, before storing it, a message that cannot fit even with no history."""
+        system = responder.system_prompt(self.conversation.system_prompt)
+        bare: list[ChatMessage] = [{"role": "system", "content": system}] if system else []
+        bare.append({"role": "user", "content": text})
+        need = self.backend.count_prompt_tokens(bare)
+        budget = self.budget - responder.overhead()
+        if need > budget:
+            context = self.backend.context_length
+            raise ContextOverflowError(
+                f"the message needs {need} prompt tokens but the context window holds "
+                f"{context}, {context - budget} of them kept for the reply; shorten the "
+                "message (or split it), or raise n_ctx. Nothing was stored."
+            )
+
+    def _options(self) -> GenerationOptions:
+        return dataclasses.replace(self.options, conversation_id=self.conversation_id)
+
+    @property
+    def _flush(self) -> tuple[float, int]:
+        return self.flush_interval_s, self.flush_tokens
 
     def failed_turn(self, text: str) -> tuple[Message, Message | None] | None:
         """The last turn if it asked ``text`` and got no reply at all (an error cut it short).
@@ -263,35 +318,3 @@ class ChatSession:
         for hit in recalled:
             seen.setdefault(hit.id, {"id": hit.id, "content": hit.content})
         return list(seen.values())
-
-    def _stream(self, plan: PromptPlan, reply: Message, steps: list[Any] | None) -> Iterator[Event]:
-        options = dataclasses.replace(self.options, conversation_id=self.conversation_id)
-        parts: list[str] = []
-        flushed_at, flushed_n = time.monotonic(), 0
-        done: Done | None = None
-        try:
-            for event in self.backend.stream(plan.messages, options):
-                if isinstance(event, Token):
-                    parts.append(event.text)
-                    due = time.monotonic() - flushed_at >= self.flush_interval_s
-                    if due or len(parts) - flushed_n >= self.flush_tokens:
-                        self.store.update_message(reply.id, content="".join(parts))
-                        flushed_at, flushed_n = time.monotonic(), len(parts)
-                else:
-                    done = event
-                yield event
-        finally:
-            fields: dict[str, Any] = {"content": "".join(parts), "writer": None}
-            if steps is not None:
-                fields["steps"] = steps
-            if done is not None:
-                fields.update(
-                    status="interrupted" if done.finish_reason == "cancelled" else "complete",
-                    finish_reason=done.finish_reason,
-                    prompt_tokens=done.usage.prompt_tokens,
-                    completion_tokens=done.usage.completion_tokens,
-                    cached_tokens=done.usage.cached_tokens,
-                )
-            else:
-                fields["status"] = "interrupted"
-            self.store.update_message(reply.id, **fields)

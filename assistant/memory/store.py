@@ -58,6 +58,7 @@ _CONVERSATION_FIELDS = {
     "adapter",
     "marked_for_training",
     "prompt_start_seq",
+    "mode",
     "updated_at",
 }
 
@@ -96,6 +97,8 @@ class MemoryStore(FactsMixin):
         # One thread's statement or transaction at a time on the shared connection.
         self.db = db if isinstance(db, SerializedDatabase) else SerializedDatabase(db.conn)
         self._lock = self.db.lock
+        # The database file, where there is one (turn locks live beside it).
+        self.path: Path | None = None
         if not db.memory:
             db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             db.enable_wal()
@@ -109,7 +112,9 @@ class MemoryStore(FactsMixin):
         # The app streams replies in a worker thread: the connection is shared, and
         # sqlite3 is built serialized; write() below keeps transactions apart.
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
-        return cls(SerializedDatabase(conn))
+        store = cls(SerializedDatabase(conn))
+        store.path = path
+        return store
 
     @classmethod
     def in_memory(cls) -> MemoryStore:
@@ -169,6 +174,7 @@ class MemoryStore(FactsMixin):
         title: str = "",
         conversation_id: str | None = None,
         created_at: str | None = None,
+        mode: str = "chat",
     ) -> Conversation:
         """Create and return a new conversation."""
         stamp = created_at or now()
@@ -183,6 +189,7 @@ class MemoryStore(FactsMixin):
             "adapter": adapter,
             "marked_for_training": 0,
             "prompt_start_seq": 0,
+            "mode": mode,
         }
         with self.write():
             if self.db.execute("SELECT 1 FROM conversations WHERE id = ?", [row["id"]]).fetchone():

@@ -52,8 +52,8 @@ def relevant(hits: list[Hit], min_similarity: float) -> list[Hit]:
     return [h for h in hits if h.similarity is not None and h.similarity >= min_similarity]
 
 
-def build_messages(question: str, hits: list[Hit], max_chars: int = 6000) -> list[ChatMessage]:
-    """Return chat messages with the sources numbered [1]..[n] (trimmed to ``max_chars``)."""
+def source_blocks(hits: list[Hit], max_chars: int = 6000) -> list[str]:
+    """The sources numbered [1]..[n] with their places, trimmed to ``max_chars`` of text."""
     blocks = []
     budget = max_chars
     for n, hit in enumerate(hits, 1):
@@ -61,10 +61,23 @@ def build_messages(question: str, hits: list[Hit], max_chars: int = 6000) -> lis
         text = hit.text[: max(budget, 0)]
         blocks.append(f"[{n}] {title}\n{text}")
         budget -= len(text)
+    return blocks
+
+
+def question_with_sources(question: str, blocks: list[str]) -> str:
+    """The user message of a documents turn: the numbered sources, then the question."""
     sources = "\n\n".join(blocks)
+    return f"Sources:\n\n{sources}\n\nQuestion: {question}"
+
+
+def build_messages(question: str, hits: list[Hit], max_chars: int = 6000) -> list[ChatMessage]:
+    """Return chat messages with the sources numbered [1]..[n] (trimmed to ``max_chars``)."""
     return [
         {"role": "system", "content": SYSTEM},
-        {"role": "user", "content": f"Sources:\n\n{sources}\n\nQuestion: {question}"},
+        {
+            "role": "user",
+            "content": question_with_sources(question, source_blocks(hits, max_chars)),
+        },
     ]
 
 

@@ -1,0 +1,93 @@
+"""Storing a reply as it streams, whatever mode wrote it.
+
+The reply row is written every ``interval_s`` or ``tokens`` pieces, so a kill -9 loses at
+most that much of what was shown; it is finalized when the stream ends. A reply cut short
+(an error, the caller closing the stream, a cancelled generation) is kept and marked
+"interrupted"; a killed process leaves it "streaming", which the next open of the store
+turns into "interrupted".
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field, is_dataclass
+from typing import Any
+
+from assistant.backends.base import Done, Token
+from assistant.memory.records import Message
+from assistant.memory.store import MemoryStore
+
+
+@dataclass(frozen=True)
+class FactStored:
+    """The user's "remember that ..." was stored as a fact (say so to the user)."""
+
+    fact: str
+
+
+@dataclass(frozen=True)
+class FinalText:
+    """The reply's whole text, replacing what streamed (the agent's final answer)."""
+
+    text: str
+    steps: list[Any] = field(default_factory=list)
+
+
+def title_for(text: str, limit: int = 60) -> str:
+    """A conversation title from its first message: one line, at most ``limit`` characters."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def stream_reply(
+    store: MemoryStore,
+    reply: Message,
+    events: Iterable[Any],
+    flush: tuple[float, int] = (0.5, 32),
+) -> Iterator[Any]:
+    """Pass ``events`` through while storing the reply they write into ``reply``."""
+    interval_s, every = flush
+    parts: list[str] = []
+    flushed_at, flushed_n = time.monotonic(), 0
+    done: Done | None = None
+    final: FinalText | None = None
+    memory = dict(reply.memory)
+    try:
+        for event in events:
+            if isinstance(event, Token):
+                parts.append(event.text)
+                due = time.monotonic() - flushed_at >= interval_s
+                if due or len(parts) - flushed_n >= every:
+                    store.update_message(reply.id, content="".join(parts))
+                    flushed_at, flushed_n = time.monotonic(), len(parts)
+            elif isinstance(event, Done):
+                done = event
+            elif isinstance(event, FinalText):
+                final = event
+            elif hasattr(event, "as_memory"):  # the sources of a documents answer
+                memory["sources"] = event.as_memory()
+                store.update_message(reply.id, memory=memory)
+            yield event
+    finally:
+        content = final.text if final is not None else "".join(parts)
+        fields: dict[str, Any] = {"content": content, "writer": None, "memory": memory}
+        if final is not None:
+            fields["steps"] = [_plain(s) for s in final.steps]
+            fields["status"] = "complete"
+        if done is not None:
+            fields.update(
+                status="interrupted" if done.finish_reason == "cancelled" else "complete",
+                finish_reason=done.finish_reason,
+                prompt_tokens=done.usage.prompt_tokens,
+                completion_tokens=done.usage.completion_tokens,
+                cached_tokens=done.usage.cached_tokens,
+            )
+        elif final is None:
+            fields["status"] = "interrupted"
+        store.update_message(reply.id, **fields)
+
+
+def _plain(step: Any) -> Any:
+    """A step as JSON-ready data (agent steps are dataclasses)."""
+    return asdict(step) if is_dataclass(step) and not isinstance(step, type) else step

@@ -1,0 +1,209 @@
+"""What a front end needs, built once from a :class:`~assistant.config.Config`.
+
+The CLI and the app build one :class:`Services` at their edge and pass it down: the data
+paths, the generation options, and — opened on first use, then kept — the backend, the
+memory store, the document index and the responders of each mode. Library code takes
+these as arguments and never loads the configuration itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from assistant.backends.base import Backend, GenerationOptions
+from assistant.config import Config
+from assistant.errors import ConfigError
+from assistant.responders import MODES, ChatResponder, Responder
+
+if TYPE_CHECKING:
+    from assistant.memory.session import ChatSession
+    from assistant.memory.store import MemoryStore
+    from assistant.rag.index import DocumentIndex, Hit
+
+Approve = Callable[[str, str], bool]
+
+
+@dataclass(frozen=True)
+class DataPaths:
+    """Every file and folder the assistant keeps under its data directory."""
+
+    home: Path
+
+    @property
+    def memory_db(self) -> Path:
+        """Conversations, messages, summaries and facts."""
+        return self.home / "memory.db"
+
+    @property
+    def documents(self) -> Path:
+        """The document index (chromadb and the catalog)."""
+        return self.home / "documents"
+
+    @property
+    def catalog(self) -> Path:
+        """The document catalog: per-file status and keyword index."""
+        return self.documents / "catalog.db"
+
+    @property
+    def web_cache(self) -> Path:
+        """Cached web search results."""
+        return self.home / "web_cache.db"
+
+
+def generation_options(config: Config, conversation_id: str | None = None) -> GenerationOptions:
+    """The sampling settings of ``config`` (the one place they are read)."""
+    return GenerationOptions(
+        max_tokens=config.max_tokens,
+        temperature=config.temperature,
+        top_p=config.top_p,
+        seed=config.seed,
+        conversation_id=conversation_id,
+    )
+
+
+class Services:
+    """The backend, store, index and responders of one configuration, each built once."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        backend: Backend | None = None,
+        store: MemoryStore | None = None,
+        doc_search: Callable[[str], list[Hit]] | None = None,
+        tools: list[Any] | None = None,
+    ) -> None:
+        self.config = config
+        self.paths = DataPaths(config.home)
+        self._backend = backend
+        self._store = store
+        self._index: DocumentIndex | None = None
+        self._doc_search = doc_search
+        self._tools = tools
+
+    # -- parts, opened on first use ----------------------------------------------------
+
+    @property
+    def backend(self) -> Backend:
+        """The model backend (opened, not yet loaded, on first use)."""
+        if self._backend is None:
+            from assistant.engine import open_backend
+
+            self._backend = open_backend(self.config)
+        return self._backend
+
+    @backend.setter
+    def backend(self, backend: Backend) -> None:
+        self._backend = backend
+
+    @property
+    def store(self) -> MemoryStore:
+        """The memory database."""
+        if self._store is None:
+            from assistant.memory.store import MemoryStore
+
+            self._store = MemoryStore.open(self.paths.memory_db)
+        return self._store
+
+    @property
+    def index(self) -> DocumentIndex:
+        """The document index."""
+        if self._index is None:
+            from assistant.rag.index import open_index
+
+            self._index = open_index(
+                self.paths.documents,
+                embedding_model=self.config.rag_embedding_model,
+                chroma_server=self.config.rag_chroma_server,
+            )
+            if self.config.rag_reranker_model:
+                from assistant.rag.rerank import Reranker
+
+                self._index.reranker = Reranker(self.config.rag_reranker_model)
+        return self._index
+
+    def has_documents(self) -> bool:
+        """Whether documents were ingested (or a search was given)."""
+        return self._doc_search is not None or self.paths.catalog.exists()
+
+    def search_documents(self, query: str, k: int | None = None) -> list[Hit]:
+        """The best chunks of the user's documents for ``query``."""
+        k = k or self.config.rag_top_k
+        if self._doc_search is not None:
+            return self._doc_search(query)[:k]
+        if not self.paths.catalog.exists():  # nothing ingested: no index to create
+            return []
+        return self.index.search(query, k)
+
+    def options(self, conversation_id: str | None = None) -> GenerationOptions:
+        """The configured generation options."""
+        return generation_options(self.config, conversation_id)
+
+    # -- turns -------------------------------------------------------------------------
+
+    def session(
+        self,
+        conversation_id: str | None = None,
+        *,
+        strategy: str | None = None,
+        store: MemoryStore | None = None,
+        flush_interval_s: float = 0.5,
+    ) -> ChatSession:
+        """Resume ``conversation_id`` (or start one) with the configured memory settings."""
+        from assistant.memory.factory import open_session
+
+        return open_session(
+            self.config,
+            store or self.store,
+            self.backend,
+            conversation_id=conversation_id,
+            strategy=strategy,
+            flush_interval_s=flush_interval_s,
+        )
+
+    def tools(self, *, with_memory: bool = True) -> list[Any]:
+        """The agent's tools: documents and memory search wired to this configuration."""
+        if self._tools is not None:
+            return self._tools
+        from assistant.tools.toolset import default_tools
+
+        doc_search = None
+        if self.has_documents():
+
+            def doc_search(query: str, k: int) -> list[Any]:
+                return self.search_documents(query, k)
+
+        recall = None
+        if with_memory and (self._store is not None or self.paths.memory_db.exists()):
+            recall = self.store.recall
+        return default_tools(self.config, doc_search=doc_search, memory_recall=recall)
+
+    def responder(self, mode: str, *, approve: Approve | None = None) -> Responder:
+        """The responder answering turns in ``mode``."""
+        if mode == "chat":
+            return ChatResponder(self.backend)
+        if mode == "documents":
+            from assistant.rag.responder import DocumentsResponder
+
+            encode = None
+            if self._doc_search is None and self.config.rag_attribute_citations:
+                encode = self.index.embedder.encode
+            return DocumentsResponder(
+                self.backend,
+                self.search_documents,
+                min_similarity=self.config.rag_min_similarity,
+                encode=encode,
+            )
+        if mode == "agent":
+            from assistant.agent.responder import AgentResponder
+
+            return AgentResponder(
+                self.backend,
+                self.tools(),
+                max_steps=self.config.agent_max_steps,
+                approve=approve,
+            )
+        raise ConfigError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")

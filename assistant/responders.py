@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from assistant.backends.base import Backend, Done, Event, GenerationOptions, Timings, Usage
-from assistant.memory.strategies import PromptPlan
+
+if TYPE_CHECKING:  # assistant.memory imports this module: a runtime import would be a cycle
+    from assistant.memory.strategies import PromptPlan
 
 MODES = ("chat", "documents", "agent")
 

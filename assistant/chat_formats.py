@@ -1,11 +1,15 @@
-"""Chat formats for GGUF files that carry no chat template of their own.
+"""Chat formats for GGUF files that carry no chat template of their own, or a broken one.
 
-A GGUF with an embedded template always uses it. For one without, the user picks one of
-these names (``--chat-format``); there is never a silent fallback.
+A GGUF with an embedded template uses it (rendered by :mod:`assistant.chat_template`) unless
+a format is chosen. For one without, the user picks one of these names (``--chat-format``);
+there is never a silent fallback.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from assistant.errors import ChatFormatRequiredError
@@ -49,3 +53,46 @@ def formatter_for(name: str) -> Any:
     from llama_cpp import llama_chat_format
 
     return getattr(llama_chat_format, CHAT_FORMATS[name])
+
+
+@contextmanager
+def deferred_llama_templates() -> Iterator[None]:
+    """While ``llama_cpp.Llama`` loads, keep it from compiling the embedded templates.
+
+    ``Llama()`` compiles every template in the GGUF with its own Jinja environment while
+    loading, with no option to skip it: a syntax error then fails the load even when a
+    ``--chat-format`` was chosen, and a huge constant (Jinja folds ``2 ** 10 ** 10`` at
+    compile time there) never lets the load finish. This project renders prompts with
+    :class:`ChatTemplate`, so during the load llama-cpp-python's formatter is swapped for one
+    that compiles on first use (only ``create_chat_completion`` would use it).
+    """
+    from llama_cpp import llama_chat_format
+
+    module: Any = llama_chat_format  # its class attribute is swapped, which mypy forbids
+    with _PATCH_LOCK:
+        original = module.Jinja2ChatFormatter
+        module.Jinja2ChatFormatter = _deferred_class(original)
+        try:
+            yield
+        finally:
+            module.Jinja2ChatFormatter = original
+
+
+_PATCH_LOCK = threading.Lock()
+
+
+def _deferred_class(base: Any) -> Any:
+    class DeferredJinja2ChatFormatter(base):  # type: ignore[misc]
+        """Compiles the template on first use instead of at construction."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self._deferred: tuple[Any, Any] | None = (args, kwargs)
+
+        def __call__(self, **kwargs: Any) -> Any:
+            if self._deferred is not None:
+                args, init_kwargs = self._deferred
+                self._deferred = None
+                base.__init__(self, *args, **init_kwargs)
+            return base.__call__(self, **kwargs)
+
+    return DeferredJinja2ChatFormatter

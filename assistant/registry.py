@@ -11,6 +11,8 @@ import fcntl
 import json
 import os
 import re
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,10 +23,17 @@ from typing import Any
 
 from assistant.bundled import BUNDLED_NAME, bundled_model_path
 from assistant.chat_formats import check_chat_format
-from assistant.errors import ConfigError, ModelNotFoundError
+from assistant.chat_template import check_template
+from assistant.errors import (
+    ConfigError,
+    InvalidModelError,
+    ModelNotFoundError,
+    UnsupportedArchitectureError,
+)
 from assistant.gguf_info import GGUFInfo, read_gguf_info
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+PROBE_TIMEOUT_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -153,15 +162,22 @@ class ModelRegistry:
         name: str | None = None,
         chat_format: str | None = None,
         base: str | None = None,
+        *,
+        load_check: bool = False,
     ) -> tuple[ModelEntry, GGUFInfo]:
         """Register the GGUF at ``path`` after checking it.
 
         LoRA adapters (GGUF ``general.type == "adapter"``) are registered as kind
         ``adapter``; ``base`` names the model they apply to (default: the bundled model).
+        ``load_check`` also loads a model with llama.cpp first (:func:`check_loads`), as
+        ``assistant models add`` does.
 
         Raises:
             ModelNotFoundError, InvalidModelError: the file is missing or not a valid GGUF.
+            UnsupportedArchitectureError: (load_check) llama.cpp cannot run the model.
             ChatFormatRequiredError: a model without a template and no ``chat_format``.
+            InvalidModelError: its embedded template (used when no ``chat_format`` is given)
+                does not compile or breaks a bound.
             ConfigError: the name is taken or malformed.
         """
         resolved = Path(path).expanduser().resolve()
@@ -174,10 +190,16 @@ class ModelRegistry:
         kind = "adapter" if info.is_lora else "model"
         if kind == "model":
             check_chat_format(chat_format, has_template=info.has_chat_template, model=str(resolved))
+            if chat_format is None and info.chat_template:
+                check_template(info.chat_template, model=str(resolved))
             base = None
         else:
             base = base or BUNDLED_NAME
             self.get(base)
+        if self._has(name):  # checked again under the lock; this only spares a load
+            raise _taken(name)
+        if load_check and kind == "model":
+            check_loads(resolved)
         entry = ModelEntry(
             name=name,
             path=resolved,
@@ -188,10 +210,7 @@ class ModelRegistry:
         )
         with self._locked() as models:
             if name == BUNDLED_NAME or name in models:
-                raise ConfigError(
-                    f"a model named {name!r} is already registered; choose another --name "
-                    f"or run `assistant models remove {name}` first"
-                )
+                raise _taken(name)
             data = entry.as_dict()
             del data["name"], data["builtin"]
             models[name] = data
@@ -213,6 +232,13 @@ class ModelRegistry:
         return _entry(name, raw)
 
 
+def _taken(name: str) -> ConfigError:
+    return ConfigError(
+        f"a model named {name!r} is already registered; choose another --name "
+        f"or run `assistant models remove {name}` first"
+    )
+
+
 def _entry(name: str, raw: dict[str, Any]) -> ModelEntry:
     return ModelEntry(
         name=name,
@@ -222,3 +248,74 @@ def _entry(name: str, raw: dict[str, Any]) -> ModelEntry:
         base=raw.get("base"),
         added_at=raw.get("added_at"),
     )
+
+
+def check_loads(path: Path, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+    """Load the model at ``path`` with llama.cpp (weights only, no context), or say why not.
+
+    The header reader catches truncation; only llama.cpp knows which architectures, keys
+    and tensors it needs. The load runs in a child process because llama.cpp aborts the
+    whole process on some corrupt files, and so that a load that never ends can be stopped.
+
+    Raises:
+        UnsupportedArchitectureError: llama.cpp does not know the architecture.
+        InvalidModelError: llama.cpp refused or crashed on the file, or took too long.
+    """
+    code = "from assistant.registry import _load_in_child; _load_in_child()"
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(path)],
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout_s,
+            env=env,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise InvalidModelError(
+            f"llama.cpp did not finish loading {path} within {timeout_s:g} s; it is not added"
+        ) from exc
+    if done.returncode == 0:
+        return
+    reason = _load_error(done.stderr) or (
+        f"it stopped with signal {-done.returncode}"
+        if done.returncode < 0
+        else f"exit status {done.returncode}"
+    )
+    error = UnsupportedArchitectureError if "architecture" in reason else InvalidModelError
+    raise error(
+        f"llama.cpp cannot load {path} ({reason}); it is not added. Check that the file is "
+        "a complete model, or upgrade llama-cpp-python for a newer architecture"
+    )
+
+
+def _load_error(log: str) -> str | None:
+    """The most specific error line of llama.cpp's log, without its function-name prefix."""
+    lines = [line.strip() for line in log.splitlines() if "error" in line.lower()]
+    if not lines:
+        return None
+    text = lines[0]
+    marker = "error loading model:"
+    if marker in text:
+        text = text.split(marker, 1)[1]
+    return text.strip().rstrip(".")[:300]
+
+
+def _load_in_child() -> None:
+    """In the child process: load argv[1] with llama.cpp, log to stderr, exit 0 if it loads."""
+    import ctypes
+
+    import llama_cpp
+
+    @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
+    def log(level: int, text: bytes, user_data: Any) -> None:
+        sys.stderr.write(text.decode("utf-8", "replace"))
+
+    llama_cpp.llama_log_set(log, ctypes.c_void_p(0))
+    params = llama_cpp.llama_model_default_params()
+    params.n_gpu_layers = 0  # a check, not a run: keep GPUs out of it
+    model = llama_cpp.llama_model_load_from_file(sys.argv[1].encode(), params)
+    if not model:
+        sys.exit(3)
+    llama_cpp.llama_model_free(model)

@@ -36,7 +36,8 @@ from assistant.backends.base import (
     Usage,
     throughput,
 )
-from assistant.chat_formats import check_chat_format, formatter_for
+from assistant.chat_formats import check_chat_format, deferred_llama_templates, formatter_for
+from assistant.chat_template import ChatTemplate, check_template
 from assistant.errors import (
     AssistantError,
     ContextOverflowError,
@@ -156,6 +157,8 @@ class LlamaCppBackend:
         self._chat_format = check_chat_format(
             chat_format, has_template=self.info.has_chat_template, model=str(self.model_path)
         )
+        if self._chat_format is None:  # fail before loading weights, not at the first prompt
+            check_template(self.info.chat_template or "", model=str(self.model_path))
         self.lora_path = Path(lora_path) if lora_path else None
         if self.lora_path is not None:
             lora_info = read_gguf_info(self.lora_path)
@@ -214,16 +217,17 @@ class LlamaCppBackend:
             import llama_cpp
 
             try:
-                llama = open_llama(
-                    llama_cpp,
-                    model_path=str(self.model_path),
-                    n_ctx=self.n_ctx,
-                    n_batch=self.n_batch,
-                    n_threads=self.n_threads,
-                    n_threads_batch=self.n_threads_batch,
-                    lora_path=str(self.lora_path) if self.lora_path else None,
-                    chat_format=self._chat_format,
-                )
+                with deferred_llama_templates():
+                    llama = open_llama(
+                        llama_cpp,
+                        model_path=str(self.model_path),
+                        n_ctx=self.n_ctx,
+                        n_batch=self.n_batch,
+                        n_threads=self.n_threads,
+                        n_threads_batch=self.n_threads_batch,
+                        lora_path=str(self.lora_path) if self.lora_path else None,
+                        chat_format=self._chat_format,
+                    )
             except (ValueError, RuntimeError, OSError) as exc:
                 what = f"{self.model_path}" + (
                     f" with adapter {self.lora_path}" if self.lora_path else ""
@@ -241,14 +245,11 @@ class LlamaCppBackend:
     def _make_formatter(self, llama: Any) -> Any:
         if self._chat_format is not None:
             return formatter_for(self._chat_format)
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-        eos, bos = llama.token_eos(), llama.token_bos()
-        return Jinja2ChatFormatter(
-            template=self.info.chat_template or "",
-            eos_token=_token_text(llama, eos),
-            bos_token=_token_text(llama, bos),
-            stop_token_ids=[eos] if eos != -1 else None,
+        return ChatTemplate(
+            self.info.chat_template or "",
+            model=str(self.model_path),
+            eos_token=_token_text(llama, llama.token_eos()),
+            bos_token=_token_text(llama, llama.token_bos()),
         )
 
     def close(self) -> None:
@@ -271,6 +272,8 @@ class LlamaCppBackend:
         llama = self.llama
         try:
             result = self._formatter(messages=[dict(m) for m in messages])
+        except AssistantError:  # a bound broken (ChatTemplate): its message says what to do
+            raise
         except Exception as exc:  # the Jinja template raised (e.g. roles out of order)
             raise AssistantError(
                 f"the model's chat template rejected these messages: {exc}"

@@ -57,8 +57,10 @@ def list_models(as_json: bool) -> None:
 def add_model(
     path: str, name: str | None, chat_format: str | None, base: str | None, as_json: bool
 ) -> None:
-    """Register the GGUF model or LoRA adapter at PATH."""
-    entry, info = _registry().add(path, name=name, chat_format=chat_format, base=base)
+    """Register the GGUF model or LoRA adapter at PATH (a model is test-loaded first)."""
+    entry, info = _registry().add(
+        path, name=name, chat_format=chat_format, base=base, load_check=True
+    )
     if as_json:
         click.echo(json.dumps({**entry.as_dict(), "info": info.as_dict()}, indent=2))
     else:

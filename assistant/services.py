@@ -150,18 +150,19 @@ class Services:
         *,
         strategy: str | None = None,
         store: MemoryStore | None = None,
-        flush_interval_s: float = 0.5,
+        flush_interval_s: float | None = None,
     ) -> ChatSession:
         """Resume ``conversation_id`` (or start one) with the configured memory settings."""
         from assistant.memory.factory import open_session
 
+        extra = {} if flush_interval_s is None else {"flush_interval_s": flush_interval_s}
         return open_session(
             self.config,
             store or self.store,
             self.backend,
             conversation_id=conversation_id,
             strategy=strategy,
-            flush_interval_s=flush_interval_s,
+            **extra,
         )
 
     def tools(self, *, with_memory: bool = True) -> list[Any]:

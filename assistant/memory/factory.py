@@ -6,6 +6,7 @@ from typing import Any
 
 from assistant.backends.base import Backend
 from assistant.config import Config
+from assistant.memory.reply import FLUSH_INTERVAL_S
 from assistant.memory.session import ChatSession
 from assistant.memory.store import MemoryStore
 from assistant.memory.strategies import StrategySpec
@@ -24,7 +25,7 @@ def open_session(
     *,
     conversation_id: str | None = None,
     strategy: str | None = None,
-    flush_interval_s: float = 0.5,
+    flush_interval_s: float = FLUSH_INTERVAL_S,
 ) -> ChatSession:
     """Resume ``conversation_id``, or start a new conversation, with the configured memory.
 

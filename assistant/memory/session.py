@@ -20,7 +20,13 @@ from assistant.backends.base import Backend, ChatMessage, GenerationOptions
 from assistant.errors import ConfigError, ContextOverflowError
 from assistant.memory.locks import conversation_lock
 from assistant.memory.records import Conversation, Message, SearchHit, Summary
-from assistant.memory.reply import FactStored, stream_reply, title_for
+from assistant.memory.reply import (
+    FLUSH_INTERVAL_S,
+    FLUSH_TOKENS,
+    FactStored,
+    stream_reply,
+    title_for,
+)
 from assistant.memory.store import MemoryStore
 from assistant.memory.strategies import PromptPlan, StrategySpec, plan_prompt
 from assistant.memory.summarize import summarize
@@ -76,8 +82,8 @@ class ChatSession:
         summary_max_tokens: int = 256,
         recall_limit: int = 3,
         adapter: str | None = None,
-        flush_interval_s: float = 0.5,
-        flush_tokens: int = 32,
+        flush_interval_s: float = FLUSH_INTERVAL_S,
+        flush_tokens: int = FLUSH_TOKENS,
     ) -> None:
         self.store = store
         self.backend = backend

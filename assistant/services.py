@@ -9,13 +9,12 @@ these as arguments and never loads the configuration itself.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.backends.base import Backend, GenerationOptions
 from assistant.config import Config
 from assistant.errors import ConfigError
+from assistant.paths import DataPaths
 from assistant.responders import MODES, ChatResponder, Responder
 
 if TYPE_CHECKING:
@@ -24,33 +23,6 @@ if TYPE_CHECKING:
     from assistant.rag.index import DocumentIndex, Hit
 
 Approve = Callable[[str, str], bool]
-
-
-@dataclass(frozen=True)
-class DataPaths:
-    """Every file and folder the assistant keeps under its data directory."""
-
-    home: Path
-
-    @property
-    def memory_db(self) -> Path:
-        """Conversations, messages, summaries and facts."""
-        return self.home / "memory.db"
-
-    @property
-    def documents(self) -> Path:
-        """The document index (chromadb and the catalog)."""
-        return self.home / "documents"
-
-    @property
-    def catalog(self) -> Path:
-        """The document catalog: per-file status and keyword index."""
-        return self.documents / "catalog.db"
-
-    @property
-    def web_cache(self) -> Path:
-        """Cached web search results."""
-        return self.home / "web_cache.db"
 
 
 def generation_options(config: Config, conversation_id: str | None = None) -> GenerationOptions:
@@ -112,17 +84,9 @@ class Services:
     def index(self) -> DocumentIndex:
         """The document index."""
         if self._index is None:
-            from assistant.rag.index import open_index
+            from assistant.rag import index_for
 
-            self._index = open_index(
-                self.paths.documents,
-                embedding_model=self.config.rag_embedding_model,
-                chroma_server=self.config.rag_chroma_server,
-            )
-            if self.config.rag_reranker_model:
-                from assistant.rag.rerank import Reranker
-
-                self._index.reranker = Reranker(self.config.rag_reranker_model)
+            self._index = index_for(self.config)
         return self._index
 
     def has_documents(self) -> bool:

@@ -10,7 +10,8 @@ from assistant.memory.reply import FLUSH_INTERVAL_S
 from assistant.memory.session import ChatSession
 from assistant.memory.store import MemoryStore
 from assistant.memory.strategies import StrategySpec
-from assistant.services import DataPaths, generation_options
+from assistant.paths import DataPaths
+from assistant.services import generation_options
 
 
 def open_store(config: Config) -> MemoryStore:

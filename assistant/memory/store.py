@@ -31,6 +31,7 @@ from assistant.memory.records import (
 )
 from assistant.memory.writers import writer_alive
 from assistant.memory.writers import writer_id as writer_id
+from assistant.paths import DataPaths
 
 BUSY_TIMEOUT_MS = 10_000
 _MESSAGE_FIELDS = {
@@ -86,8 +87,8 @@ class SerializedDatabase(Database):
 
 
 def default_db_path(home: Path) -> Path:
-    """Where the memory database lives inside the data directory."""
-    return home / "memory.db"
+    """The memory database inside the data directory ``home``."""
+    return DataPaths(home).memory_db
 
 
 class MemoryStore(FactsMixin):

@@ -2,48 +2,34 @@
 
 The Python API used by the CLI, the agent's document-search tool and the TUI::
 
-    from assistant.rag import search
-    for hit in search("how do I read a file line by line?", k=5):
+    from assistant.config import load_config
+    from assistant.rag import index_for
+
+    index = index_for(load_config())  # open once, keep it
+    for hit in index.search("how do I read a file line by line?", k=5):
         print(hit.location(), hit.score)
+
+Front ends hold one index in :class:`~assistant.services.Services`; nothing here caches.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from assistant.config import Config, load_config
+from assistant.config import Config
+from assistant.paths import DataPaths
 from assistant.rag.index import DocumentIndex, Hit, IngestReport, open_index
 
-__all__ = ["DocumentIndex", "Hit", "IngestReport", "index_for", "search"]
-
-_OPEN: dict[tuple[Path, str | None, str | None, str | None], DocumentIndex] = {}
+__all__ = ["DocumentIndex", "Hit", "IngestReport", "index_for"]
 
 
 def index_for(config: Config) -> DocumentIndex:
-    """Return the document index of ``config`` (opened once per process and setting)."""
-    key = (
-        config.home / "documents",
-        config.rag_embedding_model,
-        config.rag_chroma_server,
-        config.rag_reranker_model,
+    """Open the document index of ``config`` (each call opens a new one: keep it)."""
+    index = open_index(
+        DataPaths(config.home).documents,
+        embedding_model=config.rag_embedding_model,
+        chroma_server=config.rag_chroma_server,
     )
-    if key not in _OPEN:
-        index = open_index(key[0], embedding_model=key[1], chroma_server=key[2])
-        if config.rag_reranker_model:
-            from assistant.rag.rerank import Reranker
+    if config.rag_reranker_model:
+        from assistant.rag.rerank import Reranker
 
-            index.reranker = Reranker(config.rag_reranker_model)
-        _OPEN[key] = index
-    return _OPEN[key]
-
-
-def search(query: str, k: int = 5, config: Config | None = None, mode: str = "hybrid") -> list[Hit]:
-    """Return the ``k`` chunks of the user's documents that best match ``query``.
-
-    Args:
-        query: the question or keywords.
-        k: how many hits to return.
-        config: the configuration (default: :func:`~assistant.config.load_config`).
-        mode: ``"hybrid"`` (shipped fusion), ``"dense"`` or ``"keyword"``.
-    """
-    return index_for(config or load_config()).search(query, k, mode)
+        index.reranker = Reranker(config.rag_reranker_model)
+    return index

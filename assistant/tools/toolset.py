@@ -10,6 +10,7 @@ from langchain_core.tools import BaseTool
 from sqlite_utils import Database
 
 from assistant.config import Config
+from assistant.paths import DataPaths
 from assistant.tools.calculator import make_calculator_tool
 from assistant.tools.clock import make_clock_tool
 from assistant.tools.files import make_read_file_tool
@@ -31,7 +32,7 @@ def web_searcher(config: Config) -> WebSearcher:
     backend = JsonApiBackend(config.web_search_url) if config.web_search_url else ddgs_backend
     return WebSearcher(
         backend,
-        db=Database(config.home / "web_cache.db"),
+        db=Database(DataPaths(config.home).web_cache),
         offline=not config.web_search,
         timeout_s=config.web_search_timeout_s,
     )
@@ -63,19 +64,22 @@ def default_tools(
 
 
 def _lazy_doc_search(config: Config) -> SearchFn:
-    """Search the user's document index, importing the RAG stack only on the first call."""
+    """Search the user's document index, opening it (and the RAG stack) on the first call."""
+    opened: list[Any] = []
 
     def search(query: str, k: int) -> list[Any]:
-        from assistant.rag import search as rag_search
+        if not opened:
+            from assistant.rag import index_for
 
-        return list(rag_search(query, k, config))
+            opened.append(index_for(config))
+        return list(opened[0].search(query, k))
 
     return search
 
 
 def has_documents(config: Config) -> bool:
     """Whether documents were ingested (looks for the catalog file; imports nothing)."""
-    return (config.home / "documents" / "catalog.db").exists()
+    return DataPaths(config.home).catalog.exists()
 
 
 def assistant_tools(

@@ -11,6 +11,7 @@ import fcntl
 import json
 import os
 import re
+import stat
 import subprocess
 import sys
 import tempfile
@@ -53,6 +54,35 @@ class ModelEntry:
         data = asdict(self)
         data["path"] = str(self.path)
         return data
+
+
+_SPECIAL = (
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def file_problem(path: Path) -> str | None:
+    """Why ``path`` is not a file to read (None when it is a regular file).
+
+    Example:
+        >>> file_problem(Path("/"))
+        '/ is a folder, not a file'
+    """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return f"no file at {path}"
+    except OSError:
+        return None  # unreadable for another reason: opening it says which
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return f"{path} is a folder, not a file"
+    kind = next((name for test, name in _SPECIAL if test(mode)), "a special file")
+    return f"{path} is not a regular file ({kind})"
 
 
 def default_name(path: Path) -> str:
@@ -143,11 +173,7 @@ class ModelRegistry:
         looks_like_path = os.sep in ref or ref.endswith(".gguf") or ref.startswith(("~", "."))
         if looks_like_path or (not self._has(ref) and Path(ref).expanduser().exists()):
             path = Path(ref).expanduser().resolve()
-            if not path.exists():
-                raise ModelNotFoundError(
-                    f"no file at {path}; pass the path of a .gguf file or a name from "
-                    "`assistant models list`"
-                )
+            _require_file(path)
             return ModelEntry(default_name(path), path)
         return self.get(ref)
 
@@ -181,6 +207,7 @@ class ModelRegistry:
             ConfigError: the name is taken or malformed.
         """
         resolved = Path(path).expanduser().resolve()
+        _require_file(resolved)
         info = read_gguf_info(resolved)
         name = name or default_name(resolved)
         if not _NAME_RE.match(name):
@@ -230,6 +257,15 @@ class ModelRegistry:
                 self.get(name)  # raises with the list of known names
             raw = models.pop(name)
         return _entry(name, raw)
+
+
+def _require_file(path: Path) -> None:
+    """Refuse a model path that is missing, a folder or a named pipe (reading one blocks)."""
+    problem = file_problem(path)
+    if problem:
+        raise ModelNotFoundError(
+            f"{problem}; pass the path of a .gguf file or a name from `assistant models list`"
+        )
 
 
 def _taken(name: str) -> ConfigError:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from assistant.registry import file_problem
 from training.manifest import TrainingError, digest, existing_result, require_free, write_manifest
 from training.pii import scrub_pii
 
@@ -88,13 +89,15 @@ def read_examples(paths: Sequence[Path]) -> tuple[list[Messages], list[str]]:
     strings may hold U+2028 and the like).
 
     Raises:
-        TrainingError: a file is missing, or is not UTF-8 text at all (binary, UTF-16).
+        TrainingError: a file is missing, a folder or a named pipe, or is not UTF-8 text at
+            all (binary, UTF-16).
     """
     examples: list[Messages] = []
     problems: list[str] = []
     for path in paths:
-        if not path.is_file():
-            raise TrainingError(f"no file at {path}; pass JSONL files of training examples")
+        problem = file_problem(path)
+        if problem:
+            raise TrainingError(f"{problem}; pass JSONL files of training examples")
         data = _text_bytes(path)
         for number, raw in enumerate(data.split(b"\n"), 1):
             try:

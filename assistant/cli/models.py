@@ -49,7 +49,7 @@ def list_models(as_json: bool) -> None:
 
 
 @models.command("add")
-@click.argument("path", type=click.Path(dir_okay=False))
+@click.argument("path")  # a folder or fifo is refused by the registry, in one line
 @click.option("--name", help="Name to register it under (default: from the file name).")
 @click.option("--chat-format", help="Chat format, required for a GGUF without a chat template.")
 @click.option("--base", help="For an adapter: the model it was trained on.")

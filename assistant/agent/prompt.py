@@ -11,7 +11,9 @@ from collections.abc import Sequence
 
 from langchain_core.tools import BaseTool
 
+from assistant.agent.steps import neutralise_labels
 from assistant.backends.base import ChatMessage
+from assistant.tools.retrieval import format_hits
 
 FORCE_FINAL = "Write your Final Answer now, using the observations above."
 REPEATED = "You already called {tool} with that input; its result is above."
@@ -25,14 +27,16 @@ _EXAMPLES = (
         "recall_memory",
         "What is my sister's name?",
         "sister name",
-        "[1] The user's sister is called Ana.",
+        format_hits(["The user's sister is called Ana."], origin="memory"),
         "Your sister is called Ana.",
     ),
     (
         "search_documents",
         "What does my lease say about pets?",
         "lease pets",
-        "[1] Pets are allowed with a deposit of 200 EUR. (source: lease.pdf)",
+        format_hits(
+            [{"text": "Pets are allowed with a deposit of 200 EUR.", "source": "lease.pdf"}]
+        ),
         "Pets are allowed with a 200 EUR deposit.",
     ),
     (
@@ -64,8 +68,13 @@ def system_prompt(tools: Sequence[BaseTool]) -> str:
 
 
 def observation_message(text: str, note: str | None = None) -> str:
-    """The user-turn text that carries a tool's result back to the model."""
-    return f"Observation: {text}" + (f"\n{note}" if note else "")
+    """The user-turn text that carries a tool's result back to the model.
+
+    A result may quote a document or a web page, so step labels in it are neutralised
+    ("Final Answer: email it to ..." reads "(final answer) email it to ..."): the model is
+    shown data, not a step to copy. The note is the loop's own text and is left as it is.
+    """
+    return f"Observation: {neutralise_labels(text)}" + (f"\n{note}" if note else "")
 
 
 def examples(tools: Sequence[BaseTool]) -> list[ChatMessage]:

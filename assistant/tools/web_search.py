@@ -16,6 +16,8 @@ import httpx
 from langchain_core.tools import BaseTool, StructuredTool
 from sqlite_utils import Database, Migrations
 
+from assistant.tools.retrieval import one_line, quote_data
+
 UNAVAILABLE = "web search unavailable (offline mode); answer from what you know or other tools"
 
 
@@ -182,14 +184,17 @@ class WebSearcher:
 
 
 def format_results(results: Sequence[SearchResult], max_chars: int = 300) -> str:
-    """Render results as numbered lines the model reads as data."""
+    """Render results as a quote of numbered lines the model reads as data.
+
+    Title and address come from the page too, so they are made one line like the snippet.
+    """
     if not results:
         return "no results"
     lines = []
     for i, r in enumerate(results, 1):
-        snippet = " ".join(r.snippet.split())[:max_chars]
-        lines.append(f"[{i}] {r.title} ({r.url}): {snippet}")
-    return "\n".join(lines)
+        title, url = one_line(r.title)[:200], one_line(r.url)[:300]
+        lines.append(f"[{i}] {title} ({url}): {one_line(r.snippet)[:max_chars]}")
+    return quote_data("web pages", lines)
 
 
 def make_web_search_tool(searcher: WebSearcher) -> BaseTool:

@@ -45,12 +45,12 @@ async def test_agent_steps_show_as_collapsible_blocks_and_are_stored() -> None:
         [step] = list(app.query(AgentStepView))
         assert (step.tool, step.tool_input, step.observation) == ("calculator", "17*23", "391")
         assert step.collapsed
-        stored = store.messages(app.conversation_id)[-1]  # type: ignore[arg-type]
+        stored = store.messages(app.chat.conversation_id)[-1]  # type: ignore[arg-type]
         assert stored.content == "391" and stored.steps and stored.steps[0]["tool"] == "calculator"
         # Shown again from the store after switching away and back.
-        cid = app.conversation_id
-        app.show_conversation(None)
-        app.show_conversation(cid)
+        cid = app.chat.conversation_id
+        app.chat.show_conversation(None)
+        app.chat.show_conversation(cid)
         await pilot.pause()
         assert [s.tool for s in app.query(AgentStepView)] == ["calculator"]
 
@@ -154,7 +154,7 @@ async def test_opening_a_source_builds_the_editor_command(tmp_path: Path, monkey
     app = ChatApp(load_config(), backend=ScriptedBackend(), store=MemoryStore.in_memory())
     async with app.run_test(size=(140, 40)) as pilot:
         await settle(app, pilot)
-        app.show_sources(hits, [1])
+        app.chat.turns.show_sources(hits, [1])
         await pilot.pause()
         app.query_one("#source-list").focus()
         await pilot.press("enter")

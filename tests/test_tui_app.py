@@ -14,6 +14,7 @@ from assistant.backends.scripted import ScriptedBackend
 from assistant.config import load_config
 from assistant.errors import ContextOverflowError
 from assistant.memory.store import MemoryStore
+from assistant.rag.index import Hit
 from tui.app import ChatApp
 from tui.widgets.context_bar import ContextBar
 from tui.widgets.conversation_list import ConversationItem, ConversationList
@@ -132,7 +133,7 @@ async def test_keybindings_are_configurable(home: Path) -> None:
         await settle(app, pilot)
         assert backend.calls[0][0][-1]["content"] == "x\ny"
         await pilot.press("f5")
-        assert app.conversation_id is None and shown(app) == []
+        assert app.chat.conversation_id is None and shown(app) == []
 
 
 async def test_escape_stops_and_keeps_the_partial_reply_marked() -> None:
@@ -142,7 +143,7 @@ async def test_escape_stops_and_keeps_the_partial_reply_marked() -> None:
     async with app.run_test() as pilot:
         await settle(app, pilot)
         await type_and_send(pilot, "talk")
-        await wait_until(pilot, lambda: app.live is not None and len(app.live.parts) > 5)
+        await wait_until(pilot, lambda: app.chat.live is not None and len(app.chat.live.parts) > 5)
         await pilot.press("escape")
         await settle(app, pilot)
         reply = list(app.query(ChatMessageView))[-1]
@@ -164,7 +165,7 @@ async def test_error_notifies_and_gives_the_typed_text_back() -> None:
         await settle(app, pilot)
         reply = list(app.query(ChatMessageView))[-1]
         assert reply.has_class("error")
-        assert app.live is None
+        assert app.chat.live is None
         assert app.query_one(PromptInput).text == "a long question"
         assert any("too long" in str(n.message) for n in app._notifications)
 
@@ -181,8 +182,8 @@ async def test_sending_again_after_an_error_asks_once() -> None:
         await pilot.press("enter")  # the given-back text, unchanged
         await settle(app, pilot)
         assert shown(app) == [("user", "a question"), ("assistant", "Now it works.")]
-        assert app.conversation_id is not None
-        stored = [(m.role, m.content, m.status) for m in store.messages(app.conversation_id)]
+        assert app.chat.conversation_id is not None
+        stored = [(m.role, m.content, m.status) for m in store.messages(app.chat.conversation_id)]
         assert stored == [
             ("user", "a question", "complete"),
             ("assistant", "Now it works.", "complete"),
@@ -214,28 +215,39 @@ async def test_compare_answers_with_base_and_adapter_side_by_side() -> None:
         )
         assert base.calls[0][1].seed == tuned.calls[0][1].seed
         assert store.conversations() == []  # a comparison is not part of a conversation
-        assert app.status_bar.state == "ready" and not app.comparing
+        assert app.chat.status_bar.state == "ready" and not app.chat.comparing
 
 
-async def test_a_failed_documents_turn_sent_again_stays_on_screen_as_stored() -> None:
-    """Documents mode stores each turn itself: screen and store show both attempts."""
+async def test_a_failed_documents_turn_sent_again_is_asked_once() -> None:
+    """Documents turns go through the session too: the question given back after a failed
+    search is answered when sent again, not stored twice, and screen and store agree."""
+    hits = [Hit("/notes/keys.md", None, 1, 1, "", 0.9, "The keys are in the drawer.", 0.8)]
+    queries: list[str] = []
 
-    def search(query: str) -> list[Any]:
-        raise RuntimeError("index unavailable")
+    def search(query: str) -> list[Hit]:
+        queries.append(query)
+        if len(queries) == 1:
+            raise RuntimeError("index unavailable")
+        return hits
 
-    app, store = make_app(ScriptedBackend(["unused"]), doc_search=search)
+    app, store = make_app(ScriptedBackend(["In the drawer [1]."]), doc_search=search)
     async with app.run_test() as pilot:
         await settle(app, pilot)
         await type_and_send(pilot, "/sources")
         await settle(app, pilot)
         await type_and_send(pilot, "where is it?")
         await settle(app, pilot)
+        cid = app.chat.conversation_id
+        assert cid is not None
+        assert [(m.role, m.content) for m in store.messages(cid)] == [("user", "where is it?")]
+        assert app.query_one(PromptInput).text == "where is it?"
+        assert any("RuntimeError: index unavailable" in str(n.message) for n in app._notifications)
         await pilot.press("enter")  # the given-back text, unchanged
         await settle(app, pilot)
-        assert app.conversation_id is not None
-        stored = [(m.role, m.content) for m in store.messages(app.conversation_id)]
-        on_screen = [(r, t) for r, t in shown(app) if r in ("user", "assistant")]
-        assert [r for r, _ in stored] == [r for r, _ in on_screen] == ["user", "assistant"] * 2
+        expected = [("user", "where is it?"), ("assistant", "In the drawer [1].")]
+        assert [(m.role, m.content) for m in store.messages(cid)] == expected
+        assert shown(app) == expected
+        assert queries == ["where is it?"] * 2
 
 
 async def test_compare_waits_for_a_running_comparison() -> None:
@@ -243,7 +255,7 @@ async def test_compare_waits_for_a_running_comparison() -> None:
     app = ChatApp(config, backend=ScriptedBackend(), store=MemoryStore.in_memory())
     async with app.run_test() as pilot:
         await settle(app, pilot)
-        app.comparing = True  # as while /compare's worker writes its answers
+        app.chat.comparison.running = True  # as while /compare's worker writes its answers
         await type_and_send(pilot, "/compare again")
         await settle(app, pilot)
         assert not app.query(".compare")
@@ -268,27 +280,31 @@ async def test_train_marks_the_conversation_for_training() -> None:
         await settle(app, pilot)
         await type_and_send(pilot, "/train")
         await settle(app, pilot)
-        assert app.conversation_id is not None
-        assert store.conversation(app.conversation_id).marked_for_training
+        assert app.chat.conversation_id is not None
+        assert store.conversation(app.chat.conversation_id).marked_for_training
         await type_and_send(pilot, "/train")
         await settle(app, pilot)
-        assert not store.conversation(app.conversation_id).marked_for_training
+        assert not store.conversation(app.chat.conversation_id).marked_for_training
 
 
 async def test_sending_while_loading_keeps_the_text() -> None:
-    app = ChatApp(
-        load_config(),
-        backend=None,
-        store=MemoryStore.in_memory(),
-        backend_factory=lambda c: (_ for _ in ()).throw(AssertionError("never")),
-    )
-    app.load_backend = lambda *a, **k: None  # type: ignore[method-assign,assignment]
+    gate = threading.Event()
+
+    class SlowLoad(ScriptedBackend):
+        def load(self) -> None:
+            gate.wait(10)
+
+    backend = SlowLoad(["unused"])
+    app, _ = make_app(backend)
     async with app.run_test() as pilot:
         await pilot.pause()
         await type_and_send(pilot, "hello")
         await pilot.pause()
         assert app.query_one(PromptInput).text == "hello"
         assert any("still loading" in str(n.message) for n in app._notifications)
+        assert backend.calls == []
+        gate.set()
+        await settle(app, pilot)
 
 
 async def test_switching_conversations_keeps_a_reply_being_written() -> None:
@@ -302,14 +318,15 @@ async def test_switching_conversations_keeps_a_reply_being_written() -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(app, pilot)
         await type_and_send(pilot, "long one")
-        await wait_until(pilot, lambda: app.live is not None and len(app.live.parts) > 3)
-        new_id = app.conversation_id
-        app.post_message(ConversationList.Selected(old.id))
-        await wait_until(pilot, lambda: app.conversation_id == old.id)
+        await wait_until(pilot, lambda: app.chat.live is not None and len(app.chat.live.parts) > 3)
+        new_id = app.chat.conversation_id
+        app.chat.post_message(ConversationList.Selected(old.id))
+        await wait_until(pilot, lambda: app.chat.conversation_id == old.id)
         assert shown(app) == [("user", "earlier question"), ("assistant", "earlier answer")]
-        assert app.live is not None and app.live.view is None  # still generating, off screen
-        app.post_message(ConversationList.Selected(new_id))  # type: ignore[arg-type]
-        await wait_until(pilot, lambda: app.conversation_id == new_id)
+        live = app.chat.live
+        assert live is not None and live.view is None  # still generating, off screen
+        app.chat.post_message(ConversationList.Selected(new_id))  # type: ignore[arg-type]
+        await wait_until(pilot, lambda: app.chat.conversation_id == new_id)
         await settle(app, pilot)
         assert shown(app)[-1] == ("assistant", words)
         assert store.messages(new_id)[-1].content == words  # type: ignore[arg-type]
@@ -327,7 +344,7 @@ async def test_sidebar_lists_switches_and_searches() -> None:
         items = list(app.query(ConversationItem))
         assert {i.conversation_id for i in items} == {a.id, b.id}
         await pilot.click(f".conv-{a.id}")
-        await wait_until(pilot, lambda: app.conversation_id == a.id)
+        await wait_until(pilot, lambda: app.chat.conversation_id == a.id)
         assert shown(app) == [("user", "tomatoes need sun")]
         await pilot.click("#conv-search")
         await pilot.press(*"chain")
@@ -342,7 +359,7 @@ async def test_rename_and_delete_with_confirm() -> None:
     app, _ = make_app(store=store, conversation_id=c.id)
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(app, pilot)
-        assert app.conversation_id == c.id
+        assert app.chat.conversation_id == c.id
         await type_and_send(pilot, "/rename New title")
         await pilot.pause()
         assert store.conversation(c.id).title == "New title"
@@ -356,7 +373,7 @@ async def test_rename_and_delete_with_confirm() -> None:
         await pilot.press("y")
         await pilot.pause()
         assert store.conversations() == []
-        assert app.conversation_id is None and shown(app) == []
+        assert app.chat.conversation_id is None and shown(app) == []
 
 
 async def test_system_prompt_per_conversation_reaches_the_model() -> None:
@@ -404,7 +421,7 @@ async def test_help_memory_and_export(home: Path) -> None:
         assert note[0] == "note" and "my cat is called Tom" in note[1] and "window:4" in note[1]
         await type_and_send(pilot, "/export")
         await pilot.pause()
-        exported = home / "exports" / f"{app.conversation_id}.md"
+        exported = home / "exports" / f"{app.chat.conversation_id}.md"
         assert "Noted." in exported.read_text()
 
 

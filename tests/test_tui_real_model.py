@@ -22,7 +22,7 @@ async def test_real_model_answers_and_the_budget_uses_its_tokenizer(
         await settle(app, pilot)
         role, text = shown(app)[-1]
         assert role == "assistant" and text.strip()
-        cid = app.conversation_id
+        cid = app.chat.conversation_id
         assert cid is not None
         assert store.messages(cid)[-1].content == text
         budget = app.query_one(ContextBar).budget

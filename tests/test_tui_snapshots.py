@@ -14,6 +14,7 @@ from assistant.backends.scripted import ScriptedBackend
 from assistant.config import load_config
 from assistant.memory.store import MemoryStore
 from assistant.rag.index import Hit
+from tests.test_tui_app import wait_until
 from tui.app import ChatApp
 from tui.widgets.prompt_input import PromptInput
 
@@ -49,6 +50,8 @@ def _app(**kwargs: Any) -> ChatApp:
 
 
 async def _settle(pilot: Pilot[Any]) -> None:
+    # The chat screen composes itself after the app is ready (App.run starts the pilot then).
+    await wait_until(pilot, lambda: bool(pilot.app.query(PromptInput)))
     pilot.app.query_one(PromptInput).cursor_blink = False  # a blinking cursor is a coin toss
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
@@ -99,7 +102,7 @@ def test_snapshot_agent_steps_and_sources(snap_compare: Any) -> None:
 
     async def before(pilot: Pilot[Any]) -> None:
         await _settle(pilot)
-        app.show_sources(hits, [1])
+        app.chat.turns.show_sources(hits, [1])
         await _settle(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=before)

@@ -1,18 +1,21 @@
-"""Pure parts of the app: slash parsing, keymaps, the budget, the source opener."""
+"""Pure parts of the app: slash parsing and commands, keymaps, the budget, the opener."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 from assistant.backends.scripted import ScriptedBackend
+from assistant.config import Config, load_config
 from assistant.errors import ConfigError
 from assistant.rag.index import Hit
 from tui.budget import Budget, measure
-from tui.commands import COMMANDS, UnknownCommandError, parse_slash
+from tui.commands import BY_NAME, COMMANDS, UnknownCommandError, parse_slash
 from tui.keys import APP_KEYS, parse_keymap
 from tui.opener import open_command
+from tui.slash import ChatHost, SlashCommands
 
 
 @pytest.mark.parametrize(
@@ -83,3 +86,42 @@ def test_open_command_uses_editor_line_and_viewer_for_pdf(tmp_path: Path) -> Non
     assert open_command(hit, {"EDITOR": "code --wait"}) == ["code", "--wait", "+12", str(text)]
     assert open_command(Hit(str(pdf), 3, None, None, "", 1.0, "x"), {})[-1] == str(pdf)  # type: ignore[index]
     assert open_command(Hit(str(tmp_path / "gone.md"), None, 1, 1, "", 1.0, "x"), {}) is None
+
+
+class RecordingHost:
+    """As much of a chat screen as these commands use; it records what it is asked."""
+
+    def __init__(self) -> None:
+        self.mode = "chat"
+        self.ready = True
+        self.live = None
+        self.comparing = False
+        self.tool_names = ["calculator"]
+        self.config: Config = load_config()
+        self.modes: list[str] = []
+        self.notes: list[str] = []
+        self.prompt = ""
+
+    def notify(self, message: str, **kwargs: Any) -> None:
+        self.notes.append(message)
+
+    def set_mode(self, mode: str) -> None:
+        self.modes.append(mode)
+        self.mode = mode
+
+    def put_in_prompt(self, text: str) -> None:
+        self.prompt = text
+
+
+def test_slash_commands_run_through_a_small_host() -> None:
+    host = RecordingHost()
+    slash = SlashCommands(cast(ChatHost, host))
+    assert set(slash.handlers) == {c.name for c in COMMANDS}
+    for name in ("sources", "sources", "tools"):
+        assert slash.run(BY_NAME[name], "")
+    assert host.modes == ["documents", "chat", "agent"]
+    assert host.notes[-1] == "tools on: calculator"
+    assert not slash.run(BY_NAME["compare"], "Who are you?")  # no adapter loaded
+    assert "/adapter" in host.notes[-1] and host.modes == ["documents", "chat", "agent"]
+    slash.from_palette(BY_NAME["ingest"])  # needs an argument: goes to the prompt
+    assert host.prompt == "/ingest "

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from assistant.backends.base import Backend, ChatMessage
+from assistant.config import Config
+
+if TYPE_CHECKING:  # the memory package loads sqlite_utils: imported where counted
+    from assistant.memory.store import MemoryStore
 
 PARTS = ("system", "memory", "documents", "history", "reserve")
 
@@ -55,5 +60,40 @@ def measure(
         memory=sum(backend.count_tokens(text) for text in memory if text),
         documents=sum(backend.count_tokens(text) for text in documents if text),
         history=backend.count_prompt_tokens(list(history)) if history else 0,
+        reserve=reserve,
+    )
+
+
+def conversation_budget(
+    backend: Backend,
+    store: MemoryStore | None,
+    conversation_id: str | None,
+    *,
+    config: Config,
+    documents: Sequence[str] = (),
+) -> Budget:
+    """The next prompt of a conversation, part by part (None: a new one). Reads the store
+    and counts with the tokenizer: call it off the UI thread."""
+    reserve = min(config.max_tokens, backend.context_length // 2)
+    if conversation_id is None or store is None:
+        return measure(backend, system=config.system_prompt, documents=documents, reserve=reserve)
+    from assistant.memory.session import prompt_history
+    from assistant.memory.strategies import StrategySpec
+
+    conversation = store.conversation(conversation_id)
+    messages = store.messages(conversation_id, conversation.prompt_start_seq)
+    memory: list[str] = []
+    if StrategySpec.parse(conversation.strategy).uses_summary:
+        summary = store.latest_summary(conversation_id)
+        if summary is not None:
+            memory.append(summary.content)
+    if messages:
+        memory += [f["content"] for f in messages[-1].memory.get("facts", [])]
+    return measure(
+        backend,
+        system=conversation.system_prompt,
+        memory=memory,
+        documents=documents,
+        history=prompt_history(messages),
         reserve=reserve,
     )

@@ -1,117 +1,123 @@
-"""Conversations of the app: listing, creating and showing them (methods of ChatApp)."""
+"""Which conversation is shown and in which mode, and the sidebar's list of conversations.
+
+The chat screen has one :class:`Conversations`. It reads and writes conversations in the
+memory store and shows them in the screen's widgets. A conversation's mode is stored with
+it: opening one answers in its mode, and a new one starts in chat mode.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
-from textual.containers import VerticalScroll
-
-from tui.live import StepRecord
-from tui.widgets.agent_step import AgentStepView
-from tui.widgets.conversation_list import ConversationList
-from tui.widgets.message import STOPPED, ChatMessageView
+from tui.live import LiveReply
 
 if TYPE_CHECKING:
-    from tui.app import ChatApp
+    from assistant.memory.store import MemoryStore
+    from assistant.services import Services
+    from tui.widgets.chat_widgets import ChatWidgets
 
 
-class ConversationsMixin:
-    """The sidebar's data and the chat view's contents, read from the memory store."""
+class ConversationsHost(Protocol):
+    """What showing conversations needs of the chat screen."""
 
-    def refresh_conversations(self: ChatApp) -> None:
-        """Fill the sidebar from the store, filtered by the search box."""
-        if self.store is None:
+    ready: bool  # the model is loaded
+    sub_title: str | None  # shown in the header
+
+    @property
+    def live(self) -> LiveReply | None:
+        """The reply being written, if any (perhaps in another conversation)."""
+
+    @property
+    def store(self) -> MemoryStore | None:
+        """The memory store; None while it is opening."""
+
+    def update_budget(self) -> None:
+        """Re-count the context budget of the shown conversation."""
+
+
+class Conversations:
+    """The shown conversation (``current``; None: a new one, not stored yet) and its mode."""
+
+    def __init__(self, host: ConversationsHost, services: Services, widgets: ChatWidgets) -> None:
+        self.host = host
+        self.services = services
+        self.widgets = widgets
+        self.current: str | None = None
+        self.mode = "chat"  # "chat", "documents" or "agent"
+        self.query = ""  # the sidebar's search
+
+    def refresh(self) -> None:
+        """Fill the sidebar from the store, filtered by its search box."""
+        store = self.host.store
+        if store is None:
             return
-        conversations = self.store.conversations()
-        query = self.search_query.strip()
+        conversations = store.conversations()
+        query = self.query.strip()
         if query:
-            hits = {h.conversation_id for h in self.store.search_messages(query, 50)}
+            hits = {h.conversation_id for h in store.search_messages(query, 50)}
             conversations = [
                 c for c in conversations if query.lower() in c.title.lower() or c.id in hits
             ]
-        sidebar = self.query_one(ConversationList)
-        sidebar.live = self.live.conversation_id if self.live else None
+        live, sidebar = self.host.live, self.widgets.sidebar
+        sidebar.live = live.conversation_id if live else None
         sidebar.conversations = conversations
-        sidebar.current = self.conversation_id
+        sidebar.current = self.current
 
-    def ensure_conversation(self: ChatApp) -> str:
-        """The shown conversation's id, creating it in the store if it is new."""
-        assert self.store is not None
-        if self.conversation_id is None:
-            from assistant.memory.strategies import StrategySpec
-
-            conversation = self.store.create_conversation(
-                strategy=str(StrategySpec.parse(self.config.memory_strategy)),
-                system_prompt=self.config.system_prompt,
-                model=self.backend.model_name if self.backend else self.config.model,
-                adapter=self.config.adapter,
-            )
-            self.conversation_id = conversation.id
-            self.refresh_conversations()
-            return conversation.id
-        return self.conversation_id
-
-    def show_conversation(self: ChatApp, conversation_id: str | None) -> None:
-        """Show a stored conversation (None: a new one). A reply still being written
-        elsewhere keeps going and is shown again on coming back."""
-        if self.live is not None:
-            self.live.view = None
-            for step in self.live.steps:
+    def show(self, conversation_id: str | None) -> None:
+        """Show a stored conversation in its mode (None: a new one, in chat mode). A reply
+        still being written elsewhere keeps going and is shown again on coming back."""
+        live, store = self.host.live, self.host.store
+        if live is not None:
+            live.view = None
+            for step in live.steps:
                 step.view = None
-        self.conversation_id = conversation_id
-        box = self.query_one("#messages", VerticalScroll)
-        box.remove_children()
-        views: list[Any] = []
-        title = ""
-        if conversation_id is not None and self.store is not None:
-            title = self.store.conversation(conversation_id).title
-            stored = self.store.messages(conversation_id)
-            live = self.live if self.live and self.live.conversation_id == conversation_id else None
-            if (
-                live
-                and stored
-                and stored[-1].role == "assistant"
-                and stored[-1].status == "streaming"
-            ):
-                stored = stored[:-1]
-            for message in stored:
-                if message.role not in ("user", "assistant"):
-                    continue
-                stopped = message.role == "assistant" and message.status == "interrupted"
-                view = ChatMessageView(
-                    message.role,
-                    message.content + (STOPPED if stopped else ""),
-                    message_id=message.id,
-                )
-                if stopped:
-                    view.add_class("stopped")
-                views.append(view)
-                for step in message.steps or []:
-                    if step.get("tool"):
-                        record = StepRecord(
-                            step["index"],
-                            step["tool"],
-                            step.get("tool_input") or "",
-                            step.get("thought") or "",
-                            step.get("observation"),
-                            bool(step.get("error")),
-                        )
-                        views.append(self._step_view(record))
-            if live is not None:
-                live.view = ChatMessageView("assistant", live.text or "…")
-                live.shown = len(live.parts)
-                views.append(live.view)
-                for record in live.steps:
-                    views.append(self._step_view(record))
-        box.mount_all(views)
-        box.scroll_end(animate=False)
-        self.sub_title = title
-        self.query_one(ConversationList).current = conversation_id
-        self.update_budget()
+        self.current = conversation_id
+        title, mode, messages = "", "chat", []
+        if conversation_id is not None and store is not None:
+            conversation = store.conversation(conversation_id)
+            title, mode = conversation.title, conversation.mode
+            messages = store.messages(conversation_id)
+        here = live if live is not None and live.conversation_id == conversation_id else None
+        self.widgets.transcript.show(messages, here)
+        self.host.sub_title = title
+        self.mode = mode
+        self._show_mode()
+        self.widgets.sidebar.current = conversation_id
+        self.host.update_budget()
 
-    def _step_view(self: ChatApp, record: StepRecord) -> AgentStepView:
-        view = AgentStepView(record.index, record.tool, record.tool_input, record.thought)
-        if record.observation is not None:
-            view.observe(record.observation, record.error)
-        record.view = view
-        return view
+    def ensure(self) -> str:
+        """The shown conversation's id, storing it (in the current mode) if it is new."""
+        if self.current is not None:
+            return self.current
+        from assistant.memory.strategies import StrategySpec
+
+        store, config = self.host.store, self.services.config
+        assert store is not None
+        conversation = store.create_conversation(
+            strategy=str(StrategySpec.parse(config.memory_strategy)),
+            system_prompt=config.system_prompt,
+            model=self.services.backend.model_name if self.host.ready else config.model,
+            adapter=config.adapter,
+            mode=self.mode,
+        )
+        self.current = conversation.id
+        self.refresh()
+        return conversation.id
+
+    def set_mode(self, mode: str) -> None:
+        """Answer in ``mode`` from now on: stored with the conversation (with a new one,
+        once it is stored)."""
+        self.mode = mode
+        store = self.host.store
+        if self.current is not None and store is not None:
+            store.update_conversation(self.current, mode=mode)
+        self._show_mode()
+
+    def _show_mode(self) -> None:
+        self.widgets.status.mode = self.mode
+        self.widgets.sources.display = self.mode == "documents"
+
+    def retitled(self, conversation_id: str, title: str) -> None:
+        """A conversation was renamed: show its title if it is the one shown."""
+        if conversation_id == self.current:
+            self.host.sub_title = title

@@ -9,6 +9,9 @@ if TYPE_CHECKING:
     from textual.await_complete import AwaitComplete
     from textual.timer import Timer
 
+    from assistant.backends.base import Done
+    from assistant.memory.reply import FinalText
+    from tui.budget import Budget
     from tui.widgets.agent_step import AgentStepView
     from tui.widgets.message import ChatMessageView
 
@@ -51,3 +54,21 @@ class LiveReply:
     def text(self) -> str:
         """The reply so far."""
         return "".join(self.parts)
+
+
+@dataclass
+class TurnOutcome:
+    """How a turn ended, gathered by its worker from the session's events."""
+
+    done: Done | None = None
+    final: FinalText | None = None
+    error: str | None = None
+    budget: Budget | None = None
+
+    @property
+    def stopped(self) -> bool:
+        """Cut short without an error: stopped by the user (the partial reply is kept)."""
+        finished = self.final is not None or (
+            self.done is not None and self.done.finish_reason != "cancelled"
+        )
+        return self.error is None and not finished

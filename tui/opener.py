@@ -7,9 +7,12 @@ import shutil
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from textual.app import App
+    from textual.notifications import SeverityLevel
+
     from assistant.rag.index import Hit
 
 
@@ -33,3 +36,20 @@ def open_command(hit: Hit, environ: Mapping[str, str] | None = None) -> list[str
         editor = [next((e for e in ("nano", "vim", "vi") if shutil.which(e)), "vi")]
     line = [f"+{hit.line_start}"] if hit.line_start else []
     return [*editor, *line, str(path)]
+
+
+def open_source(app: App[Any], hit: Hit) -> tuple[str, SeverityLevel] | None:
+    """Open ``hit`` in the editor or viewer with the app suspended; None if it was, else
+    what to tell the user (the file is gone; a headless app cannot suspend)."""
+    command = open_command(hit)
+    if command is None:
+        return f"cannot open {hit.source}: no such file", "error"
+    import subprocess
+
+    try:
+        with app.suspend():
+            subprocess.run(command, check=False)
+    except Exception as exc:  # SuspendNotSupported (headless), a missing editor
+        what = f"cannot open an editor here ({type(exc).__name__}); run: {' '.join(command)}"
+        return what, "warning"
+    return None

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.message import Message
 
 from tui.commands import COMMANDS, SlashCommand
 
-if TYPE_CHECKING:
-    from tui.app import ChatApp
+
+@dataclass
+class SlashPicked(Message):
+    """A slash command was picked in the palette (posted to the screen it was opened on)."""
+
+    command: SlashCommand
 
 
 class SlashCommandProvider(Provider):
-    """Offers every slash command; one that needs an argument is put in the prompt."""
+    """Offers every slash command; the screen runs it, or puts one needing an argument in
+    the prompt."""
 
     def _run(self, command: SlashCommand) -> None:
-        app: ChatApp = self.app  # type: ignore[assignment]
-        app.palette_command(command)
+        self.screen.post_message(SlashPicked(command))
 
     async def discover(self) -> Hits:
         for command in COMMANDS:

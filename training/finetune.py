@@ -31,6 +31,8 @@ from training.prepare import load_split
 
 TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 _KEY_FILE = ".run-key"
+_KEY_TMP = f"{_KEY_FILE}.tmp"
+_RESULTS = ("adapter", "loss.png")  # what a finished run writes besides its manifest
 
 
 @dataclass(frozen=True)
@@ -158,12 +160,21 @@ def finetune(
     done = existing_result(out, "finetune", key)
     if done is not None:
         return done
-    require_free(out, allowed=("checkpoints", _KEY_FILE))
     key_file = out / _KEY_FILE
-    if key_file.exists() and key_file.read_text() != key:
+    ours = key_file.is_file() and key_file.read_text() == key
+    # A run killed after its last step, while writing its adapter, plot or manifest, left
+    # some of them (and write_manifest's temp file): they are its own, written again below.
+    temps = [p.name for p in out.glob(".manifest.*.json")] if ours else []
+    leftovers = [*_RESULTS, *temps] if ours else []
+    require_free(out, allowed=("checkpoints", _KEY_FILE, _KEY_TMP, *leftovers))
+    if key_file.exists() and not ours:
         raise TrainingError(f"{out} holds checkpoints of another run; choose another --out")
     out.mkdir(parents=True, exist_ok=True)
-    key_file.write_text(key)
+    for name in temps:
+        (out / name).unlink()
+    if not ours:  # whole or not at all: a key cut short by a kill would disown the checkpoints
+        (out / _KEY_TMP).write_text(key)
+        os.replace(out / _KEY_TMP, key_file)
 
     import torch
     from transformers import Trainer, set_seed

@@ -21,12 +21,12 @@ from assistant.services import Services
 from tui.keys import APP_KEYS, parse_keymap
 from tui.palette import SlashCommandProvider
 from tui.screens.chat import ChatScreen
+from tui.workers import BackendFactory
 
 if TYPE_CHECKING:
     from assistant.memory.store import MemoryStore
     from assistant.rag.index import Hit
 
-BackendFactory = Callable[[Config], Backend]
 # The generating worker needs the GIL for every token: while the UI renders, a short switch
 # interval hands it back within 1 ms instead of Python's default 5 ms.
 SWITCH_INTERVAL_S = 0.001

@@ -58,7 +58,14 @@ class Token:
 
 @dataclass(frozen=True)
 class Done:
-    """The end of a call."""
+    """The end of a call.
+
+    ``extra`` holds what only some backends report. The local backend: ``"logprobs"`` and
+    ``"entropies"``, one float per generated token (its log-probability and the entropy of
+    the distribution it came from; :mod:`assistant.confidence` summarizes them). The
+    documents responder adds ``"confidence"`` (0..1), ``"confidence_basis"`` and
+    ``"answer_mode"``.
+    """
 
     finish_reason: str  # "stop", "length" or "cancelled"
     usage: Usage

@@ -378,12 +378,17 @@ class LlamaCppBackend:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         scanner = _StopScanner([*template_stops, *options.stop])
         n_new, ttft, finish = 0, 0.0, "length"
+        logprobs: list[float] = []
+        entropies: list[float] = []
         try:
             for token in generator:
                 if llama_cpp.llama_vocab_is_eog(self._vocab, token):
                     finish = "stop"
                     break
                 n_new += 1
+                logprob, entropy = _token_confidence(llama, token)
+                logprobs.append(logprob)
+                entropies.append(entropy)
                 text, stopped = scanner.feed(decoder.decode(llama.detokenize([token])))
                 if text:
                     if not ttft:
@@ -405,7 +410,24 @@ class LlamaCppBackend:
             finish_reason=finish,
             usage=Usage(len(prompt), n_new, cached),
             timings=Timings(ttft or total, total, throughput(n_new, ttft or total, total)),
+            extra={"logprobs": logprobs, "entropies": entropies},
         )
+
+
+def _token_confidence(llama: Any, token: int) -> tuple[float, float]:
+    """Log-probability of the token just sampled, and the entropy it was drawn from.
+
+    Read from the logits of the last decoded position (the ones the sampler used), under
+    the model's own distribution: temperature, top-p and penalties are not applied.
+    """
+    import llama_cpp
+    import numpy as np
+
+    from assistant.confidence import token_stats
+
+    pointer = llama_cpp.llama_get_logits_ith(llama.ctx, -1)
+    logits = np.ctypeslib.as_array(pointer, shape=(llama.n_vocab(),))
+    return token_stats(logits, token)
 
 
 def _token_text(llama: Any, token: int) -> str:

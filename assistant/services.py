@@ -161,6 +161,7 @@ class Services:
                 self.search_documents,
                 min_similarity=self.config.rag_min_similarity,
                 encode=encode,
+                answer_mode=self.config.rag_answer_mode,
             )
         if mode == "agent":
             from assistant.agent.responder import AgentResponder

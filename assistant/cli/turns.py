@@ -116,6 +116,8 @@ def as_json(result: TurnResult, model: str, mode: str) -> dict[str, Any]:
                 "total_s": round(done.timings.total_s, 4),
             },
         )
+        if "confidence" in done.extra:  # documents answers (see assistant/rag/responder.py)
+            payload["confidence"] = done.extra["confidence"]
     if result.facts:
         payload["remembered"] = result.facts
     return payload

@@ -1,17 +1,36 @@
-"""Documents as a responder: numbered sources fitted into the turn owner's budget.
+"""Documents as a responder: answers from the sentences of the sources that answer the question.
 
 The sources go in the new user message only (stored history keeps the bare question, so
 earlier turns' sources never pile up in later prompts), cut to ``source_tokens`` with the
-model's tokenizer; the memory strategy then fits the history around them. With nothing
-relevant found, the reply says so instead of inventing one.
+model's tokenizer; the memory strategy then fits the history around them.
+
+With an embedder, every sentence of the retrieved chunks is scored against the question
+(:mod:`assistant.rag.extract`). When none supports an answer the reply says nothing was
+found, without calling the model. Otherwise the answer is, by ``answer_mode``:
+
+- ``extractive``: the best sentence, quoted, with its ``[n]`` (no model call);
+- ``guided``: the model, given the best few sentences, quotes one of the best three: a
+  grammar lets it choose which and copy it exactly (its log-probabilities then say how
+  sure it was of the choice);
+- ``generative``: the model's, given only the best few sentences to copy from, with the
+  citations it leaves out added (:mod:`assistant.rag.cite`);
+- ``auto``: extractive for models under a billion parameters, generative otherwise.
+
+Without an embedder the model gets the whole chunks, as before sentence selection existed.
+Either way the events are Token..., one Done (``extra["confidence"]`` in [0, 1], with
+``extra["confidence_basis"]`` "logprob" or "support", and ``extra["answer_mode"]``), then
+:class:`~assistant.responders.Sources`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
-from assistant.backends.base import Backend, Token
+from assistant.backends.base import Backend, Done, Timings, Token, Usage
+from assistant.confidence import from_extra
 from assistant.memory.summarize import trim_to_tokens
 from assistant.rag.answer import (
     NOTHING_FOUND,
@@ -20,13 +39,28 @@ from assistant.rag.answer import (
     citations,
     question_with_sources,
     relevant,
+    resolve_mode,
     source_blocks,
 )
 from assistant.rag.cite import Encode
+from assistant.rag.extract import (
+    Candidate,
+    Weights,
+    candidates,
+    quote,
+    quote_grammar,
+    supported,
+    supporting_blocks,
+)
 from assistant.rag.index import Hit
 from assistant.responders import Sources, Turn, fixed_reply
 
 Search = Callable[[str], list[Hit]]
+
+
+def support_confidence(best: Candidate, weights: Weights) -> float:
+    """A [0, 1] confidence for a quoted sentence: 0.5 at ``min_score``, rising with its score."""
+    return 1.0 / (1.0 + math.exp(-10.0 * (best.score - weights.min_score)))
 
 
 class DocumentsResponder:
@@ -42,6 +76,8 @@ class DocumentsResponder:
         min_similarity: float,
         encode: Encode | None = None,
         source_tokens: int | None = None,
+        answer_mode: str = "auto",
+        weights: Weights | None = None,
     ) -> None:
         self.backend = backend
         self.search = search
@@ -49,18 +85,32 @@ class DocumentsResponder:
         self.encode = encode
         # At most a third of the context for sources, by default.
         self.source_tokens = source_tokens or backend.context_length // 3
+        self.answer_mode = resolve_mode(answer_mode, backend)
+        self.weights = weights or Weights()
         self.hits: list[Hit] = []
+        self.ranked: list[Candidate] = []
+        self._asked: str | None = None
 
     def system_prompt(self, conversation_prompt: str | None) -> str:
-        """The citation instructions, then the conversation's own system prompt."""
+        """The answer instructions, then the conversation's own system prompt."""
         return SYSTEM + (f"\n\n{conversation_prompt}" if conversation_prompt else "")
 
     def user_prompt(self, question: str, shown: str) -> str:
-        """Search for ``question``; the message shows the relevant sources, then ``shown``."""
-        self.hits = relevant(self.search(question), self.min_similarity)
-        if not self.hits:
+        """Search for ``question``; the message shows what answers it, then ``shown``."""
+        if question != self._asked:  # the turn owner may plan a turn several times
+            self._asked = question
+            self.hits = relevant(self.search(question), self.min_similarity)
+            self.ranked = []
+            if self.hits and self.encode is not None:
+                self.ranked = candidates(question, self.hits, self.encode, self.weights)
+        if not self.hits or not self._supported():
             return shown
-        return question_with_sources(shown, self._fitted_blocks())
+        if self.encode is None:
+            blocks = self._fitted(source_blocks(self.hits, max_chars=10**9))
+            self.hits = self.hits[: len(blocks)]
+        else:
+            blocks = self._fitted(supporting_blocks(self.hits, self.ranked))
+        return question_with_sources(shown, blocks)
 
     def overhead(self) -> int:
         """Nothing outside the plan (the sources are in it)."""
@@ -68,29 +118,71 @@ class DocumentsResponder:
 
     def respond(self, turn: Turn) -> Iterator[Any]:
         """Stream the cited answer, then the Sources it was given and cites."""
+        self._asked = None  # the next turn searches again
         if not self.hits:
             yield Sources([], found=False)
             yield from fixed_reply(NOTHING_FOUND)
             return
-        citer = citation_stream(self.encode, self.hits)
+        if not self._supported():
+            yield Sources(self.hits, found=False)
+            yield from fixed_reply(NOTHING_FOUND)
+            return
+        if self.answer_mode == "extractive" and self.ranked:
+            yield from self._quote(self.ranked[0])
+            return
+        if self.answer_mode == "guided" and self.ranked:
+            grammar = quote_grammar(self.ranked)
+            turn = replace(turn, options=replace(turn.options, grammar=grammar))
+        yield from self._generate(turn)
+
+    def _supported(self) -> bool:
+        return self.encode is None or supported(self.ranked, self.weights)
+
+    def _quote(self, best: Candidate) -> Iterator[Any]:
+        yield Token(quote(best))
+        yield Done(
+            "stop",
+            Usage(0, 0),
+            Timings(0.0, 0.0, 0.0),
+            extra={
+                "confidence": round(support_confidence(best, self.weights), 4),
+                "confidence_basis": "support",
+                "answer_mode": "extractive",
+            },
+        )
+        yield Sources(self.hits, [best.n], [])
+
+    def _generate(self, turn: Turn) -> Iterator[Any]:
+        guided = self.answer_mode == "guided" and bool(self.ranked)  # quotes carry their [n]
+        citer = None if guided else citation_stream(self.encode, self.hits)
         events = self.backend.stream(turn.plan.messages, turn.options)
         parts: list[str] = []
         for event in events if citer is None else citer(events):
             if isinstance(event, Token):
                 parts.append(event.text)
+            elif isinstance(event, Done):
+                event = _with_confidence(event, self.answer_mode)
             yield event
         text = "".join(parts)
         attributed = citer.added if citer is not None else []
         yield Sources(self.hits, citations(text, len(self.hits)), attributed)
 
-    def _fitted_blocks(self) -> list[str]:
-        blocks: list[str] = []
+    def _fitted(self, blocks: list[str]) -> list[str]:
+        fitted_blocks: list[str] = []
         left = self.source_tokens
-        for block in source_blocks(self.hits, max_chars=10**9):
+        for block in blocks:
             if left <= 8:
                 break
             fitted = trim_to_tokens(block, left, self.backend)
-            blocks.append(fitted)
+            fitted_blocks.append(fitted)
             left -= self.backend.count_tokens(fitted) + 2
-        self.hits = self.hits[: len(blocks)]
-        return blocks
+        return fitted_blocks
+
+
+def _with_confidence(done: Done, mode: str) -> Done:
+    """``done`` with its tokens' confidence (when the backend recorded log-probabilities)."""
+    confidence = from_extra(done.extra)
+    extra = {**done.extra, "answer_mode": mode}
+    if confidence is not None:
+        extra.update(confidence=round(confidence.score, 4), confidence_basis="logprob")
+    return replace(done, extra=extra)

@@ -1,0 +1,254 @@
+"""The sentences of the retrieved sources that answer a question, and answers quoted from them.
+
+A 135M model given whole chunks answers about half the time: it copies a number from the
+wrong line, answers "The answer is: [1] file.md:12-13", or adds a total where the question
+asked for one step. Here every sentence of the numbered sources is scored against the
+question (embedding similarity, the share of the question's words it repeats, weighted by
+how rare they are among the candidates, the words of its heading and previous sentence, and
+whether it holds a number when the question asks for one), and:
+
+- the best sentence, quoted with its ``[n]``, is the *extractive* answer;
+- the few best sentences are what a *generative* answer is given to copy from;
+- when no sentence scores :attr:`Weights.min_score`, nothing supports an answer and the
+  reply says so.
+
+Everything here is a pure function of the question, the hits and an ``encode`` function.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from assistant.rag.cite import Encode, content_words, sentences
+from assistant.rag.index import Hit
+
+_NUMBER_QUESTION = re.compile(
+    r"\b(how (many|much|big|large|small|long|deep|old|often|far)|what (year|version|size|"
+    r"percent)|which (year|version|release)|when|since (when|which)|until (when|what)|"
+    r"(maximum|minimum|largest|smallest|most|least|highest|lowest|default)( \w+)? (number|"
+    r"size|value|length|count))\b"
+)
+_NUMBER = re.compile(
+    r"\d[\d,.]*|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|"
+    r"hundred|thousand|million|billion|trillion)\b",
+    re.IGNORECASE,
+)
+_REFUSAL = re.compile(
+    r"\b(found nothing|nothing about|no information|not (mention|contain|provide|say|cover|"
+    r"include|specif)\w*|do(es)? not (know|have)|don't (know|have)|cannot (find|answer)|"
+    r"can't (find|answer)|unable to (find|answer)|not found|no (answer|mention))\b",
+    re.IGNORECASE,
+)
+MAX_QUOTE_CHARS = 400
+
+
+@dataclass(frozen=True)
+class Weights:
+    """How a span's features add up to its score, and the score an answer needs.
+
+    Tuned on the tuning half of bench/docqa.py (the held-out half reports them).
+    """
+
+    lexical: float = 0.9  # share of the question's words (rarer ones count more) in it
+    context: float = 0.4  # the same share in its heading and the sentence before it
+    number: float = 0.2  # the question asks for a number and the span has a new one
+    rank: float = 0.0  # taken off per place its source is below the first
+    span: float = 0.2  # taken off a two-sentence span (one sentence unless two say more)
+    min_score: float = 0.87  # below this, nothing supports an answer
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A span of one or two consecutive source sentences, with its features and score.
+
+    ``n`` numbers its source from 1; ``context`` is the share of the question's words found
+    only around it (heading, previous sentence); ``number`` whether the question asks for a
+    quantity and the span holds a number the question does not.
+    """
+
+    n: int
+    text: str
+    sentences: int
+    similarity: float
+    overlap: float
+    context: float
+    number: bool
+    score: float = 0.0
+
+
+def stems(text: str) -> set[str]:
+    """Content words cut to five letters, so "columns" meets "column" and "attached" "attach"."""
+    return {w[:5] if len(w) > 5 else w for w in content_words(text)}
+
+
+def expects_number(question: str) -> bool:
+    """Whether the question asks for a quantity, a size, a date or a version."""
+    return _NUMBER_QUESTION.search(question.lower()) is not None
+
+
+def is_refusal(text: str) -> bool:
+    """Whether an answer says the sources do not hold what was asked."""
+    return _REFUSAL.search(text) is not None
+
+
+def _weighted_share(words: set[str], found: set[str], idf: dict[str, float]) -> float:
+    total = sum(idf[w] for w in words)
+    return sum(idf[w] for w in words & found) / total if total else 0.0
+
+
+def _numbers(text: str) -> set[str]:
+    return {m.group().lower() for m in _NUMBER.finditer(text)}
+
+
+def spans(hits: Sequence[Hit]) -> list[tuple[int, str, str, int]]:
+    """``(source number, span text, text around it, sentences)`` for every span of ``hits``.
+
+    A span is one sentence, or it and the next one of the same chunk: an answer often
+    follows the sentence that names its subject ("... upper bound on: columns in a table
+    ... The default setting for SQLITE_MAX_COLUMN is 2000.").
+    """
+    found = []
+    for n, hit in enumerate(hits, 1):
+        parts = sentences(hit.text)
+        for i, sentence in enumerate(parts):
+            around = f"{hit.heading} {parts[i - 1] if i else ''}"
+            found.append((n, sentence, around, 1))
+            if i + 1 < len(parts):
+                found.append((n, f"{sentence} {parts[i + 1]}", around, 2))
+    return found
+
+
+def features(question: str, hits: Sequence[Hit], encode: Encode | None) -> list[Candidate]:
+    """Every span of ``hits`` with its features against ``question`` (not scored yet).
+
+    Without ``encode`` the similarity is 0 (word overlap alone).
+    """
+    pieces = spans(hits)
+    if not pieces:
+        return []
+    asked = stems(question)
+    words = [stems(text) for _, text, _, _ in pieces]
+    single = [w for w, (_, _, _, count) in zip(words, pieces, strict=True) if count == 1]
+    df = {w: sum(1 for found in single if w in found) for w in asked}
+    idf = {w: math.log(1 + len(single) / (1 + df[w])) for w in asked}
+    similarity = np.zeros(len(pieces), dtype=np.float32)
+    if encode is not None:
+        vectors = encode([question] + [text for _, text, _, _ in pieces])
+        similarity = vectors[1:] @ vectors[0]
+    numeric = expects_number(question)
+    asked_numbers = _numbers(question)
+    found = []
+    for i, (n, text, around, count) in enumerate(pieces):
+        found.append(
+            Candidate(
+                n=n,
+                text=text,
+                sentences=count,
+                similarity=float(similarity[i]),
+                overlap=_weighted_share(asked, words[i], idf),
+                context=_weighted_share(asked, stems(around) - words[i], idf),
+                number=numeric and bool(_numbers(text) - asked_numbers),
+            )
+        )
+    return found
+
+
+def rank(found: Sequence[Candidate], weights: Weights = Weights()) -> list[Candidate]:
+    """``found`` scored with ``weights``, best first."""
+    scored = [
+        replace(
+            c,
+            score=c.similarity
+            + weights.lexical * c.overlap
+            + weights.context * c.context
+            + (weights.number if c.number else 0.0)
+            - weights.rank * (c.n - 1)
+            - weights.span * (c.sentences - 1),
+        )
+        for c in found
+    ]
+    return sorted(scored, key=lambda c: -c.score)
+
+
+def candidates(
+    question: str, hits: Sequence[Hit], encode: Encode | None, weights: Weights = Weights()
+) -> list[Candidate]:
+    """Every span of ``hits`` scored against ``question``, best first."""
+    return rank(features(question, hits, encode), weights)
+
+
+def supported(ranked: Sequence[Candidate], weights: Weights = Weights()) -> bool:
+    """Whether the best sentence scores enough to answer from."""
+    return bool(ranked) and ranked[0].score >= weights.min_score
+
+
+def quote(candidate: Candidate, max_chars: int = MAX_QUOTE_CHARS) -> str:
+    """The extractive answer: the sentence, quoted, with its citation."""
+    text = candidate.text.strip()
+    if len(text) > max_chars:
+        text = text[: max_chars - 1].rsplit(" ", 1)[0] + "…"
+    return f"“{text}” [{candidate.n}]"
+
+
+def quote_grammar(ranked: Sequence[Candidate], limit: int = 3) -> str:
+    """A GBNF grammar whose only sentences are the quotes of the ``limit`` best spans.
+
+    Under it the model can only choose which span to quote (by its own likelihood) and
+    copy it exactly, with its citation: "generation constrained to copy".
+    """
+    quotes: list[str] = []
+    for candidate in ranked:
+        text = quote(candidate)
+        if text not in quotes:
+            quotes.append(text)
+        if len(quotes) == limit:
+            break
+    return "root ::= " + " | ".join(_gbnf_literal(q) for q in quotes)
+
+
+def _gbnf_literal(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + escaped.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t") + '"'
+
+
+def supporting_blocks(
+    hits: Sequence[Hit], ranked: Sequence[Candidate], limit: int = 4
+) -> list[str]:
+    """The sentences of the best spans (``limit`` at most) as numbered sources.
+
+    Sources keep the numbers they have in ``hits`` (so ``[n]`` still names the same file),
+    and their sentences the order they have there; a source with none is left out.
+    """
+    chosen: dict[int, list[str]] = {}
+    count = 0
+    for candidate in ranked:
+        for sentence in sentences(candidate.text):
+            if count >= limit:
+                break
+            texts = chosen.setdefault(candidate.n, [])
+            if sentence not in texts:
+                texts.append(sentence)
+                count += 1
+    blocks = []
+    for n in sorted(k for k, texts in chosen.items() if texts):
+        hit = hits[n - 1]
+        title = hit.location() + (f" ({hit.heading})" if hit.heading else "")
+        ordered = sorted(chosen[n], key=hit.text.find)
+        blocks.append(f"[{n}] {title}\n" + " ".join(ordered))
+    return blocks
+
+
+def copied_share(answer: str, ranked: Sequence[Candidate], limit: int = 4) -> float:
+    """The share of the answer's content words found in the ``limit`` best sentences."""
+    words = stems(re.sub(r"\[\d+(?:\s*,\s*\d+)*\]", " ", answer))
+    if not words:
+        return 0.0
+    source: set[str] = set()
+    for candidate in ranked[:limit]:
+        source |= stems(candidate.text)
+    return len(words & source) / len(words)

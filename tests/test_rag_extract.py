@@ -1,0 +1,405 @@
+"""Sentence selection, extractive answers and the documents responder built on them."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from assistant.backends.base import Done, GenerationOptions, Timings, Token, Usage
+from assistant.backends.llama_local import LlamaCppBackend
+from assistant.backends.scripted import ScriptedBackend
+from assistant.memory.strategies import PromptPlan
+from assistant.rag.answer import NOTHING_FOUND, SYSTEM, resolve_mode
+from assistant.rag.extract import (
+    Candidate,
+    Weights,
+    candidates,
+    copied_share,
+    expects_number,
+    features,
+    is_refusal,
+    quote,
+    quote_grammar,
+    rank,
+    spans,
+    stems,
+    supported,
+    supporting_blocks,
+)
+from assistant.rag.index import Hit
+from assistant.rag.responder import DocumentsResponder
+from assistant.responders import Sources, Turn
+
+LIMITS = (
+    "SQLITE_MAX_COLUMN sets an upper bound on the columns of a table. "
+    "By default a table can have up to 2000 columns."
+)
+KETTLE = "To descale the kettle, fill it with white vinegar. Rinse it three times."
+BIKE = "Pump the front tyre to 100 psi and the rear tyre to 110 psi."
+TYRES = "What pressure for the rear tyre?"
+
+
+def hit(text: str, source: str = "doc.md", heading: str = "", line: int = 1) -> Hit:
+    return Hit(source, None, line, line + 1, heading, 1.0, text, 0.6)
+
+
+def encode(texts: list[str]) -> NDArray[np.float32]:
+    """A stand-in embedder: normalized bags of five-letter stems, hashed into 64 slots."""
+    rows = np.zeros((len(texts), 64), dtype=np.float32)
+    for i, text in enumerate(texts):
+        for word in stems(text):
+            rows[i, sum(map(ord, word)) % 64] += 1.0
+        norm = float(np.linalg.norm(rows[i]))
+        if norm:
+            rows[i] /= norm
+    return rows
+
+
+# -- pure functions -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("The columns of a table", {"colum", "table"}),
+        ("attached Attach", {"attac"}),
+        ("It is the one", {"one"}),
+        ("", set()),
+    ],
+)
+def test_stems(text: str, expected: set[str]) -> None:
+    assert stems(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("How many columns can a table have?", True),
+        ("How big can a blob be by default?", True),
+        ("Which version added STRICT tables?", True),
+        ("When was upsert added?", True),
+        ("What is the default page size?", True),
+        ("What is the maximum number of attached databases?", True),
+        ("Which tokenizer does FTS5 use?", False),
+        ("How do I descale the kettle?", False),
+    ],
+)
+def test_expects_number(question: str, expected: bool) -> None:
+    assert expects_number(question) is expected
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (NOTHING_FOUND, True),
+        ("The sources do not mention a tyre pressure.", True),
+        ("I don't know.", True),
+        ("The answer is not found in the sources.", True),
+        ("There is no information about that.", True),
+        ("The front tyre takes 100 psi [1].", False),
+        ("Notice the knot.", False),
+    ],
+)
+def test_is_refusal(answer: str, expected: bool) -> None:
+    assert is_refusal(answer) is expected
+
+
+def test_spans_are_sentences_and_pairs_within_a_chunk() -> None:
+    found = spans([hit("One here. Two there.", heading="H"), hit("Three.")])
+    assert found == [
+        (1, "One here.", "H ", 1),
+        (1, "One here. Two there.", "H ", 2),
+        (1, "Two there.", "H One here.", 1),
+        (2, "Three.", " ", 1),
+    ]
+
+
+def test_the_sentence_with_the_asked_number_wins_over_its_lead_in() -> None:
+    question = "How many columns can a table have?"
+    ranked = candidates(question, [hit(LIMITS)], encode)
+    assert ranked[0].text == "By default a table can have up to 2000 columns."
+    assert ranked[0].number and ranked[0].n == 1
+    lead_in = next(c for c in ranked if c.text.startswith("SQLITE_MAX_COLUMN sets"))
+    assert not lead_in.number and lead_in.sentences == 1
+    assert [c.score for c in ranked] == sorted((c.score for c in ranked), reverse=True)
+
+
+def test_the_source_that_answers_is_chosen_among_several() -> None:
+    hits = [hit(KETTLE, "kettle.md"), hit(BIKE, "bike.md")]
+    best = candidates("What pressure for the rear tyre?", hits, encode)[0]
+    assert (best.n, best.text) == (2, BIKE)
+    assert quote(best) == f"“{BIKE}” [2]"
+
+
+def test_features_without_an_embedder_use_words_alone() -> None:
+    found = features("rear tyre pressure", [hit(BIKE)], None)
+    assert [c.similarity for c in found] == [0.0]
+    # "rear" and "tyre" are found, "pressure" (rarer among the candidates, so weighing
+    # more) is not: idf = log(1 + sentences / (1 + sentences holding the word)).
+    found_idf, missing_idf = math.log(1 + 1 / 2), math.log(1 + 1 / 1)
+    assert found[0].overlap == pytest.approx(2 * found_idf / (2 * found_idf + missing_idf))
+
+
+@pytest.mark.parametrize(
+    ("weights", "first"),
+    [
+        (Weights(lexical=1.0, number=0.0, span=0.0), "b. c."),  # the pair repeats more words
+        (Weights(lexical=1.0, number=0.0, span=0.5), "b."),  # one sentence unless a pair wins
+    ],
+)
+def test_rank_applies_the_weights(weights: Weights, first: str) -> None:
+    found = [
+        Candidate(1, "b.", 1, 0.5, 0.5, 0.0, False),
+        Candidate(1, "b. c.", 2, 0.5, 0.7, 0.0, False),
+        Candidate(2, "z.", 1, 0.9, 0.0, 0.0, False),
+    ]
+    assert rank(found, weights)[0].text == first
+    assert rank(found, Weights(lexical=0.0, span=0.0, rank=0.0))[0].text == "z."
+
+
+@pytest.mark.parametrize(
+    ("scores", "min_score", "expected"),
+    [([1.0, 0.2], 0.9, True), ([0.8], 0.9, False), ([], 0.0, False)],
+)
+def test_supported(scores: list[float], min_score: float, expected: bool) -> None:
+    ranked = [Candidate(1, "s", 1, 0, 0, 0, False, s) for s in scores]
+    assert supported(ranked, Weights(min_score=min_score)) is expected
+
+
+def test_quote_cuts_long_sentences_at_a_word() -> None:
+    long = Candidate(3, "word " * 200, 1, 0, 0, 0, False)
+    text = quote(long, max_chars=40)
+    assert text.startswith("“word word") and text.endswith("…” [3]") and len(text) < 50
+
+
+def test_supporting_blocks_keep_source_numbers_order_and_skip_repeats() -> None:
+    hits = [hit(KETTLE, "kettle.md", line=3), hit("x"), hit(BIKE, "bike.md", heading="Tyres")]
+    ranked = [
+        Candidate(3, BIKE, 1, 0, 0, 0, False),
+        Candidate(3, BIKE, 1, 0, 0, 0, False),
+        Candidate(1, "Rinse it three times.", 1, 0, 0, 0, False),
+        Candidate(1, KETTLE, 2, 0, 0, 0, False),
+        Candidate(2, "x", 1, 0, 0, 0, False),
+    ]
+    assert supporting_blocks(hits, ranked, limit=3) == [
+        f"[1] kettle.md:3-4\n{KETTLE}",  # in the order of the chunk, not of the ranking
+        f"[3] bike.md:1-2 (Tyres)\n{BIKE}",
+    ]
+    assert supporting_blocks(hits, ranked, limit=1) == [f"[3] bike.md:1-2 (Tyres)\n{BIKE}"]
+
+
+@pytest.mark.parametrize(
+    ("answer", "share"),
+    [
+        ("The rear tyre takes 110 psi [1].", 1.0),
+        ("The rear tyre takes 999 bananas.", 0.6),
+        ("[1]", 0.0),
+    ],
+)
+def test_copied_share(answer: str, share: float) -> None:
+    ranked = [Candidate(1, BIKE + " It takes one.", 1, 0, 0, 0, False)]
+    assert copied_share(answer, ranked) == pytest.approx(share)
+
+
+@pytest.mark.parametrize(
+    ("texts", "limit", "grammar"),
+    [
+        (["One.", "Two."], 3, 'root ::= "“One.” [1]" | "“Two.” [1]"'),
+        (["One.", "One.", "Two."], 1, 'root ::= "“One.” [1]"'),  # repeats count once
+        (['Say "hi" \\ bye'], 3, 'root ::= "“Say \\"hi\\" \\\\ bye” [1]"'),
+    ],
+)
+def test_quote_grammar_admits_only_the_best_quotes(
+    texts: list[str], limit: int, grammar: str
+) -> None:
+    ranked = [Candidate(1, t, 1, 0, 0, 0, False) for t in texts]
+    assert quote_grammar(ranked, limit) == grammar
+
+
+class _Sized(ScriptedBackend):
+    def __init__(self, parameters: int) -> None:
+        super().__init__()
+        self.info = SimpleNamespace(parameters=parameters)
+
+
+@pytest.mark.parametrize(
+    ("mode", "backend", "expected"),
+    [
+        ("auto", _Sized(134_515_008), "extractive"),
+        ("auto", _Sized(7_000_000_000), "generative"),
+        ("auto", ScriptedBackend(), "generative"),  # size unknown
+        ("extractive", _Sized(7_000_000_000), "extractive"),
+        ("generative", _Sized(134_515_008), "generative"),
+    ],
+)
+def test_resolve_mode(mode: str, backend: Any, expected: str) -> None:
+    assert resolve_mode(mode, backend) == expected
+
+
+def test_resolve_mode_refuses_an_unknown_mode() -> None:
+    with pytest.raises(ValueError, match="rag_answer_mode"):
+        resolve_mode("creative", ScriptedBackend())
+
+
+def test_the_prompt_no_longer_asks_to_answer_the_question() -> None:
+    """The 135M model echoed "Answer the question" as "The answer is: ..."."""
+    assert "answer the question" not in SYSTEM.lower() and NOTHING_FOUND in SYSTEM
+
+
+# -- the responder, with a scripted model and a fixed search ---------------------------
+
+CHAIN = "Oil the chain weekly. Wipe off the old grease. Check the brake pads monthly."
+HITS = [hit(KETTLE, "kettle.md", "Kettle", 3), hit(f"{BIKE} {CHAIN}", "bike.md", "Tyres", 9)]
+
+
+def turn_events(responder: DocumentsResponder, question: str) -> tuple[list[Any], str]:
+    """Run one turn the way the turn owner does (no history); return events and prompt."""
+    user = responder.user_prompt(question, question)
+    messages: list[Any] = [
+        {"role": "system", "content": responder.system_prompt(None)},
+        {"role": "user", "content": user},
+    ]
+    plan = PromptPlan(messages, 0, 10)
+    return list(responder.respond(Turn(question, plan, GenerationOptions(), 100))), user
+
+
+def text_of(events: list[Any]) -> str:
+    return "".join(e.text for e in events if isinstance(e, Token))
+
+
+def responder(backend: Any, mode: str, hits: list[Hit] = HITS) -> DocumentsResponder:
+    return DocumentsResponder(
+        backend,
+        lambda _q: hits,
+        min_similarity=0.3,
+        encode=encode,
+        answer_mode=mode,
+        weights=Weights(min_score=0.6),
+    )
+
+
+def test_extractive_answers_quote_the_sentence_without_calling_the_model() -> None:
+    backend = ScriptedBackend(["never used"])
+    events, prompt = turn_events(
+        responder(backend, "extractive"), "What pressure for the rear tyre?"
+    )
+    assert text_of(events) == f"“{BIKE}” [2]"
+    assert backend.calls == []
+    done = next(e for e in events if isinstance(e, Done))
+    assert done.extra["answer_mode"] == "extractive"
+    assert done.extra["confidence_basis"] == "support" and 0.5 < done.extra["confidence"] <= 1
+    sources = events[-1]
+    assert isinstance(sources, Sources) and sources.hits == HITS and sources.cited == [2]
+    assert "[2] bike.md:9-10 (Tyres)" in prompt
+
+
+def test_generative_answers_see_only_the_best_sentences_and_stream() -> None:
+    backend = ScriptedBackend(["The rear tyre takes 110 psi [2]."])
+    events, prompt = turn_events(
+        responder(backend, "generative"), "What pressure for the rear tyre?"
+    )
+    assert text_of(events) == "The rear tyre takes 110 psi [2]."
+    assert sum(isinstance(e, Token) for e in events) > 1  # streamed, not one block
+    sources = prompt.split("Question:")[0]
+    assert BIKE in sources and "brake pads" not in sources  # the four best sentences only
+    assert backend.calls[0][0][-1]["content"] == prompt
+    done = next(e for e in events if isinstance(e, Done))
+    assert done.extra == {"answer_mode": "generative"}  # the scripted model records no logprobs
+    sources = events[-1]
+    assert isinstance(sources, Sources) and sources.cited == [2] and sources.found
+
+
+def test_generative_answers_carry_the_tokens_confidence() -> None:
+    class Sure(ScriptedBackend):
+        def stream(self, messages: Any, options: GenerationOptions) -> Iterator[Any]:  # type: ignore[override]
+            yield Token("110 psi [2].")
+            yield Done("stop", Usage(1, 2), Timings(0, 0, 0), {"logprobs": [-0.5, -0.5]})
+
+    events, _ = turn_events(responder(Sure(), "generative"), "What pressure for the rear tyre?")
+    done = next(e for e in events if isinstance(e, Done))
+    assert done.extra["confidence"] == pytest.approx(0.6065, abs=1e-4)
+    assert done.extra["confidence_basis"] == "logprob"
+
+
+def test_guided_answers_are_generated_under_the_quote_grammar() -> None:
+    backend = ScriptedBackend([f"“{BIKE}” [2]"])
+    events, _ = turn_events(responder(backend, "guided"), "What pressure for the rear tyre?")
+    grammar = backend.calls[0][1].grammar
+    assert grammar is not None and grammar.startswith(f'root ::= "“{BIKE}” [2]" | ')
+    assert text_of(events) == f"“{BIKE}” [2]"
+    done = next(e for e in events if isinstance(e, Done))
+    assert done.extra["answer_mode"] == "guided"
+    sources = events[-1]
+    assert isinstance(sources, Sources) and sources.cited == [2] and sources.attributed == []
+
+
+@pytest.mark.parametrize("mode", ["extractive", "guided", "generative"])
+def test_nothing_supports_an_answer_so_the_reply_says_so(mode: str) -> None:
+    backend = ScriptedBackend(["The capital is Canberra."])
+    events, _ = turn_events(responder(backend, mode), "Who won the football world cup?")
+    assert text_of(events) == NOTHING_FOUND and backend.calls == []
+    sources = events[0]
+    assert isinstance(sources, Sources) and not sources.found and sources.hits == HITS
+
+
+def test_no_relevant_hits_is_nothing_found_with_no_sources() -> None:
+    far = [Hit("x.md", None, 1, 1, "", 0.1, "Unrelated.", 0.05)]
+    events, prompt = turn_events(responder(ScriptedBackend(), "extractive", far), "Anything?")
+    assert prompt == "Anything?" and text_of(events) == NOTHING_FOUND
+    assert isinstance(events[0], Sources) and events[0].hits == []
+
+
+def test_without_an_embedder_the_model_gets_whole_chunks() -> None:
+    backend = ScriptedBackend(["Descale it [1]."])
+    plain = DocumentsResponder(backend, lambda _q: HITS, min_similarity=0.3, answer_mode="auto")
+    events, prompt = turn_events(plain, "How do I clean the kettle?")
+    assert KETTLE in prompt and BIKE in prompt
+    assert text_of(events) == "Descale it [1]." and events[-1].cited == [1]
+
+
+def test_a_planned_turn_searches_once() -> None:
+    asked: list[str] = []
+
+    def search(question: str) -> list[Hit]:
+        asked.append(question)
+        return HITS
+
+    docs = DocumentsResponder(ScriptedBackend(), search, min_similarity=0.3, encode=encode)
+    first = docs.user_prompt("rear tyre?", "rear tyre?")
+    assert docs.user_prompt("rear tyre?", "rear tyre?") == first  # planned again: no search
+    assert asked == ["rear tyre?"]
+
+
+# -- the real model ---------------------------------------------------------------------
+
+
+def test_real_model_generative_turn_has_the_event_contract(smol: LlamaCppBackend) -> None:
+    """Structure only (never the tiny model's words): tokens, Done with a confidence,
+    then Sources whose citations point at given sources."""
+    events, _ = turn_events(responder(smol, "generative"), "What pressure for the rear tyre?")
+    assert any(isinstance(e, Token) for e in events)
+    done = [e for e in events if isinstance(e, Done)]
+    assert len(done) == 1 and 0.0 < done[0].extra["confidence"] <= 1.0
+    sources = events[-1]
+    assert isinstance(sources, Sources) and sources.hits == HITS
+    assert set(sources.cited) <= {1, 2} and set(sources.attributed) <= set(sources.cited)
+    assert re.search(r"\S", text_of(events))
+
+
+def test_real_model_guided_turn_quotes_one_of_the_best_spans(smol: LlamaCppBackend) -> None:
+    """The grammar leaves the model only the choice of quote: whatever it picks, the
+    answer is one of the three best spans, verbatim, with its source's number."""
+    docs = responder(smol, "guided")
+    events, _ = turn_events(docs, "What pressure for the rear tyre?")
+    allowed = {quote(c) for c in docs.ranked[:3]}
+    assert text_of(events) in allowed
+    done = next(e for e in events if isinstance(e, Done))
+    assert done.extra["confidence_basis"] == "logprob" and 0 < done.extra["confidence"] <= 1
+    assert events[-1].cited == [int(text_of(events)[-2])]

@@ -45,6 +45,7 @@ _REFUSAL = re.compile(
     re.IGNORECASE,
 )
 MAX_QUOTE_CHARS = 400
+MIN_WORDS = 4
 
 
 @dataclass(frozen=True)
@@ -54,12 +55,13 @@ class Weights:
     Tuned on the tuning half of bench/docqa.py (the held-out half reports them).
     """
 
-    lexical: float = 0.9  # share of the question's words (rarer ones count more) in it
-    context: float = 0.4  # the same share in its heading and the sentence before it
-    number: float = 0.2  # the question asks for a number and the span has a new one
+    lexical: float = 1.2  # share of the question's words (rarer ones count more) in it
+    context: float = 0.0  # the same share in its heading and the sentence before it
+    number: float = 0.1  # the question asks for a number and the span has a new one
     rank: float = 0.0  # taken off per place its source is below the first
-    span: float = 0.2  # taken off a two-sentence span (one sentence unless two say more)
-    min_score: float = 0.87  # below this, nothing supports an answer
+    span: float = 0.0  # taken off a two-sentence span
+    short: float = 0.2  # taken off a span of fewer than MIN_WORDS content words (a fragment)
+    min_score: float = 0.85  # below this, nothing supports an answer
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,8 @@ class Candidate:
 
     ``n`` numbers its source from 1; ``context`` is the share of the question's words found
     only around it (heading, previous sentence); ``number`` whether the question asks for a
-    quantity and the span holds a number the question does not.
+    quantity and the span holds a number the question does not; ``words`` how many content
+    words it has.
     """
 
     n: int
@@ -78,6 +81,7 @@ class Candidate:
     overlap: float
     context: float
     number: bool
+    words: int = MIN_WORDS
     score: float = 0.0
 
 
@@ -153,6 +157,7 @@ def features(question: str, hits: Sequence[Hit], encode: Encode | None) -> list[
                 overlap=_weighted_share(asked, words[i], idf),
                 context=_weighted_share(asked, stems(around) - words[i], idf),
                 number=numeric and bool(_numbers(text) - asked_numbers),
+                words=len(words[i]),
             )
         )
     return found
@@ -168,7 +173,8 @@ def rank(found: Sequence[Candidate], weights: Weights = Weights()) -> list[Candi
             + weights.context * c.context
             + (weights.number if c.number else 0.0)
             - weights.rank * (c.n - 1)
-            - weights.span * (c.sentences - 1),
+            - weights.span * (c.sentences - 1)
+            - (weights.short if c.words < MIN_WORDS else 0.0),
         )
         for c in found
     ]

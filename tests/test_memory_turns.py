@@ -71,3 +71,24 @@ def test_two_processes_sending_to_one_conversation_take_turns(tmp_path: Path) ->
         ("user", "question B"),
         ("assistant", "reply to B"),
     ]
+
+
+def test_a_crash_between_message_and_fact_stores_neither(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The message and its fact are one transaction, so a resend stores both, once."""
+    store = MemoryStore.in_memory()
+    session = ChatSession.create(store, ScriptedBackend(["Noted.", "Noted."]), strategy="buffer")
+    real_add_fact = store.add_fact
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # what a kill at that moment leaves behind
+
+    monkeypatch.setattr(store, "add_fact", crash)
+    with pytest.raises(KeyboardInterrupt):
+        list(session.send("remember that my bike is a Brompton"))
+    assert store.messages(session.conversation_id) == []
+    monkeypatch.setattr(store, "add_fact", real_add_fact)
+    list(session.send("remember that my bike is a Brompton"))
+    assert [f.content for f in store.facts()] == ["my bike is a Brompton"]
+    assert [m.role for m in session.messages()] == ["user", "assistant"]

@@ -58,8 +58,8 @@ def test_memory_soak_keeps_every_committed_message(figures: dict[str, Any]) -> N
     _clean(memory)
     assert memory["checked"] >= 30  # messages, facts and whole replies, each re-checked
     assert memory["extra"]["interrupted_replies"] >= 1  # kills landed mid-reply
-    # Not asserted: "facts_missing", "remember that" turns whose fact was never stored
-    # (a kill between the message's commit and the fact's; the resend skips the fact).
+    # A "remember that" message and its fact are one transaction: no kill separates them.
+    assert memory["extra"]["facts_missing"] == []
 
 
 def test_ingest_soak_resumes_after_every_kill_and_indexes_every_file(

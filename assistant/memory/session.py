@@ -247,15 +247,19 @@ class ChatSession:
             if empty_reply is not None:
                 self.store.delete_message(empty_reply.id)
         else:
-            user = self.store.add_message(
-                self.conversation_id, "user", text, prompt_content=with_recalled(text, recalled)
-            )
             fact = parse_remember(text)
+            # The message, its fact and the title in one transaction: a kill between them
+            # would leave a "remember that" message whose resend never stores the fact.
+            with self.store.write():
+                user = self.store.add_message(
+                    self.conversation_id, "user", text, prompt_content=with_recalled(text, recalled)
+                )
+                if fact:
+                    self.store.add_fact(fact, self.conversation_id)
+                if not self.conversation.title:
+                    self.store.update_conversation(self.conversation_id, title=title_for(text))
             if fact:
-                self.store.add_fact(fact, self.conversation_id)
                 yield FactStored(fact)
-            if not self.conversation.title:
-                self.store.update_conversation(self.conversation_id, title=title_for(text))
         plan, summary = self.prepare(user, responder)
         self.last_plan = plan
         reply = self.store.add_message(

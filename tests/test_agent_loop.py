@@ -29,6 +29,9 @@ def _recording_tool(name: str, reply: str, calls: list[str]) -> BaseTool:
 
 
 def _agent(backend: ScriptedBackend, tools: list[BaseTool], **kwargs: object) -> ReActAgent:
+    # These tests script the model's own first step, so the routing step (which would
+    # decide it, see tests/test_agent_route.py) is off here.
+    kwargs.setdefault("route", False)
     return ReActAgent(backend, tools, **kwargs)  # type: ignore[arg-type]
 
 

@@ -19,6 +19,7 @@ from assistant.agent.events import (
     ToolCalled,
 )
 from assistant.agent.fit import fit_observation
+from assistant.agent.route import Route, Router, direct_answer
 from assistant.agent.steps import (
     DEFAULT_INPUT,
     Action,
@@ -75,6 +76,13 @@ class ReActAgent:
     model for a final answer under a grammar that admits nothing else. Each observation is
     fitted to what is left of the context after room for the next step (the lines that
     match the question first), so a run never overflows the context.
+
+    With ``route`` (the default) the first step is decided before the loop by
+    :class:`~assistant.agent.route.Router`: a detected calculation or clock question runs
+    that tool, otherwise the model names one tool or none under a grammar of the tool names.
+    After a detected calculation or clock question, an answer that does not state the
+    observation is replaced by it (``direct_answers``), and the answer is shown whole once
+    checked instead of streamed.
     """
 
     def __init__(
@@ -89,6 +97,8 @@ class ReActAgent:
         temperature: float = 0.0,
         observation_chars: int = 30_000,
         conversation_id: str | None = None,
+        route: bool = True,
+        direct_answers: bool = True,
     ) -> None:
         names = [t.name for t in tools]
         if len(set(names)) != len(names):
@@ -105,6 +115,13 @@ class ReActAgent:
         patterns = {t.name: (t.metadata or {}).get("gbnf_input", DEFAULT_INPUT) for t in tools}
         self.grammar = step_grammar(patterns) if constrained else None
         self.final_grammar = step_grammar({}) if constrained else None
+        self.router = Router(backend, tools) if route else None
+        self.direct_answers = direct_answers
+        # The input of a routed tool that the question does not give: that tool only.
+        self.input_grammars = {
+            name: step_grammar({name: pattern}, allow_final=False) if constrained else None
+            for name, pattern in patterns.items()
+        }
 
     def ask(self, question: str) -> AgentResult:
         """Run to the end and return the result."""
@@ -124,11 +141,17 @@ class ReActAgent:
         return prompt.examples(list(self.tools.values()))
 
     def run(
-        self, question: str, history: Sequence[ChatMessage] = (), system: str | None = None
+        self,
+        question: str,
+        history: Sequence[ChatMessage] = (),
+        system: str | None = None,
+        route_question: str | None = None,
     ) -> Generator[AgentEvent, None, None]:
         """Yield events for one question; the last event is the AgentResult.
 
-        ``system`` replaces the instructions (the turn owner adds the running summary).
+        ``system`` replaces the instructions (the turn owner adds the running summary);
+        ``route_question`` is what routing reads when ``question`` carries more (the user's
+        own words, without the recalled facts shown with them).
         """
         messages: list[ChatMessage] = [
             {"role": "system", "content": system or self.system_prompt()},
@@ -141,12 +164,26 @@ class ReActAgent:
         failures = 0
         calls = 0
         index = 0
+        route: Route | None = None
         while True:
             index += 1
             yield StepStarted(index)
-            raw = yield from self._generate(messages, self.grammar)
+            first = None
+            if index == 1 and self.router is not None:
+                first = route = self.router.route(route_question or question, self.conversation_id)
+            stream = self._streams(route)
+            if first is not None and first.tool is not None and first.tool_input is not None:
+                routed = Action("", first.tool, first.tool_input)
+                step_now: Step | None = routed
+                raw = format_step(routed)
+            else:
+                grammar = self.grammar
+                if first is not None:
+                    grammar = self.input_grammars.get(first.tool or "", self.final_grammar)
+                raw = yield from self._generate(messages, grammar, stream)
+                step_now = None
             try:
-                step: Step = parse_step(raw)
+                step: Step = step_now or parse_step(raw)
             except StepParseError as exc:
                 failures += 1
                 yield StepFailed(index, raw, str(exc))
@@ -157,7 +194,8 @@ class ReActAgent:
                 continue
             if isinstance(step, Final):
                 steps.append(AgentStep(index, step.thought, raw=raw))
-                yield AgentResult(step.answer, "answer", steps, failures)
+                answer = yield from self._settle(step.answer, steps, route)
+                yield AgentResult(answer, "answer", steps, failures)
                 return
             yield ToolCalled(index, step.thought, step.tool, step.tool_input)
             key = (step.tool, " ".join(step.tool_input.lower().split()))
@@ -166,7 +204,9 @@ class ReActAgent:
                 steps.append(AgentStep(index, step.thought, step.tool, step.tool_input, note, True))
                 yield Observed(index, step.tool, note, error=True)
                 messages += _turn(format_step(step), seen[key], note)
-                yield from self._finish(messages, steps, failures, "repeated_call", seen[key])
+                yield from self._finish(
+                    messages, steps, failures, "repeated_call", seen[key], route
+                )
                 return
             text, error = self._run_tool(step)
             text = self._fit(messages, step, text, question)
@@ -178,10 +218,10 @@ class ReActAgent:
             yield Observed(index, step.tool, text, error)
             if calls >= self.max_steps:
                 messages += _turn(format_step(step), text)
-                yield from self._finish(messages, steps, failures, "step_budget", text)
+                yield from self._finish(messages, steps, failures, "step_budget", text, route)
                 return
             messages += _turn(format_step(step), text)
-        yield from self._finish(messages, steps, failures, "step_budget", "")
+        yield from self._finish(messages, steps, failures, "step_budget", "", route)
 
     def _run_tool(self, step: Action) -> tuple[str, bool]:
         tool = self.tools.get(step.tool)
@@ -210,12 +250,13 @@ class ReActAgent:
         failures: int,
         reason: str,
         fallback: str,
+        route: Route | None = None,
     ) -> Generator[AgentEvent, None, None]:
         """Ask for a final answer under a grammar that allows nothing else."""
         index = len(steps) + 1
         yield StepStarted(index)
         messages = [*messages[:-1], _with_note(messages[-1], prompt.FORCE_FINAL)]
-        raw = yield from self._generate(messages, self.final_grammar)
+        raw = yield from self._generate(messages, self.final_grammar, self._streams(route))
         try:
             step = parse_step(raw)
             answer = step.answer if isinstance(step, Final) else fallback
@@ -225,10 +266,27 @@ class ReActAgent:
             yield StepFailed(index, raw, str(exc))
             answer, thought = (fallback or raw.strip()), ""
         steps.append(AgentStep(index, thought, raw=raw))
+        answer = yield from self._settle(answer, steps, route)
         yield AgentResult(answer, reason, steps, failures)
 
+    def _streams(self, route: Route | None) -> bool:
+        """Whether the final answer streams (not when it is checked against a detected route)."""
+        return not (self.direct_answers and route is not None and route.authoritative)
+
+    def _settle(
+        self, answer: str, steps: list[AgentStep], route: Route | None
+    ) -> Generator[AgentEvent, None, str]:
+        """The answer, checked against a detected route's observation; shown if not streamed."""
+        if route is None or self._streams(route):
+            return answer
+        first = steps[0]
+        if first.tool == route.tool and not first.error:
+            answer = direct_answer(route, first.observation or "", answer)
+        yield FinalToken(answer)
+        return answer
+
     def _generate(
-        self, messages: list[ChatMessage], grammar: str | None
+        self, messages: list[ChatMessage], grammar: str | None, stream: bool = True
     ) -> Generator[AgentEvent, None, str]:
         """Generate one step, streaming the final answer's tokens as they come."""
         options = GenerationOptions(
@@ -244,7 +302,7 @@ class ReActAgent:
             if not isinstance(event, Token):
                 continue
             text += event.text
-            answer = final_answer_so_far(text)
+            answer = final_answer_so_far(text) if stream else None
             if answer is not None and len(answer) > shown:
                 yield FinalToken(answer[shown:])
                 shown = len(answer)

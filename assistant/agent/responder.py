@@ -32,11 +32,17 @@ class AgentResponder:
         max_steps: int = 5,
         approve: Approve | None = None,
         temperature: float = 0.0,
+        route: bool = True,
     ) -> None:
         self.backend = backend
         # Greedy by default: tool choice and tool inputs should not depend on the dice.
         self.agent = ReActAgent(
-            backend, tools, max_steps=max_steps, approve=approve, temperature=temperature
+            backend,
+            tools,
+            max_steps=max_steps,
+            approve=approve,
+            temperature=temperature,
+            route=route,
         )
         self._overhead: int | None = None
 
@@ -63,7 +69,12 @@ class AgentResponder:
             history = [head, *history]
         cid = turn.options.conversation_id
         self.agent.conversation_id = f"{cid}:agent" if cid else None
-        for event in self.agent.run(user["content"], history, system=system):
+        # Routing reads the user's own words: recalled facts in the shown text would trip
+        # the detectors ("born in 1990" is not a question for the clock).
+        events = self.agent.run(
+            user["content"], history, system=system, route_question=turn.question
+        )
+        for event in events:
             if isinstance(event, FinalToken):
                 yield Token(event.text)
             if isinstance(event, AgentResult):

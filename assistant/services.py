@@ -155,7 +155,11 @@ class Services:
 
             encode = None
             if self._doc_search is None and self.config.rag_attribute_citations:
-                encode = self.index.embedder.encode
+                # Opened only when an answer has sources to rank or attribute: a documents
+                # turn with nothing ingested must not load the embedder (seconds) to say so.
+                def encode(texts: list[str]) -> Any:
+                    return self.index.embedder.encode(texts)
+
             return DocumentsResponder(
                 self.backend,
                 self.search_documents,

@@ -94,8 +94,8 @@ async def compare_in_app(config: Any, backend: Any, prompt: str) -> tuple[str, s
         await app.workers.wait_for_complete()
         await pilot.pause()
         base, adapter = [v.text for v in app.query(".compare ChatMessageView")]
-        assert not app.comparing and app.status_bar.state == "ready"
-        assert app.conversation_id is None  # nothing was added to any conversation
+        assert not app.chat.comparing and app.chat.status_bar.state == "ready"
+        assert app.chat.conversation_id is None  # nothing was added to any conversation
         assert all(isinstance(v, ChatMessageView) for v in app.query(".compare ChatMessageView"))
     return base, adapter
 

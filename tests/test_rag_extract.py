@@ -319,15 +319,34 @@ def test_generative_answers_see_only_the_best_sentences_and_stream() -> None:
 
 
 def test_generative_answers_carry_the_tokens_confidence() -> None:
-    class Sure(ScriptedBackend):
-        def stream(self, messages: Any, options: GenerationOptions) -> Iterator[Any]:  # type: ignore[override]
-            yield Token("110 psi [2].")
-            yield Done("stop", Usage(1, 2), Timings(0, 0, 0), {"logprobs": [-0.5, -0.5]})
-
-    events, _ = turn_events(responder(Sure(), "generative"), "What pressure for the rear tyre?")
+    events, _ = turn_events(responder(_Unsure(-0.5), "generative"), TYRES)
     done = next(e for e in events if isinstance(e, Done))
     assert done.extra["confidence"] == pytest.approx(0.6065, abs=1e-4)
     assert done.extra["confidence_basis"] == "logprob"
+
+
+class _Unsure(ScriptedBackend):
+    """Replies "110 psi [2]." with the given mean token log-probability."""
+
+    def __init__(self, logprob: float) -> None:
+        super().__init__()
+        self.logprob = logprob
+
+    def stream(self, messages: Any, options: GenerationOptions) -> Iterator[Any]:  # type: ignore[override]
+        yield Token("110 psi [2].")
+        yield Done("stop", Usage(1, 2), Timings(0, 0, 0), {"logprobs": [self.logprob] * 2})
+
+
+@pytest.mark.parametrize(("logprob", "quoted"), [(math.log(0.5), True), (math.log(0.9), False)])
+def test_a_low_confidence_generated_answer_is_backed_by_the_best_quote(
+    logprob: float, quoted: bool
+) -> None:
+    events, _ = turn_events(responder(_Unsure(logprob), "generative"), TYRES)
+    expected = "110 psi [2]." + (f"\n\nThe source says: “{BIKE}” [2]" if quoted else "")
+    assert text_of(events) == expected
+    done = next(e for e in events if isinstance(e, Done))
+    assert done.extra.get("quoted_source", False) is quoted
+    assert isinstance(events[-1], Sources) and events[-1].cited == [2]
 
 
 def test_guided_answers_are_generated_under_the_quote_grammar() -> None:

@@ -31,6 +31,7 @@ from assistant.tools import evaluate, make_calculator_tool, make_clock_tool
 
 NOW = datetime(2025, 7, 1, 12, 30, 5, tzinfo=UTC)  # a Tuesday
 CLOCK_SAYS = "Tuesday 2025-07-01, 12:30:05 UTC"
+CLOCK_ANSWER = "Tuesday 1 July 2025, 12:30:05 UTC"  # every piece a question may ask
 
 
 def _recall(calls: list[str]) -> BaseTool:
@@ -177,9 +178,48 @@ def test_a_clock_route_input_fits_the_clock_grammar() -> None:
     assert re.fullmatch(r"[A-Za-z_/+-]{0,40}", route.tool_input or "")
 
 
+@pytest.mark.parametrize(
+    ("question", "route"),
+    [
+        ("What's in todo.txt?", Route("read_file", "todo.txt", "file")),
+        ("Read notes/recipe.md, please", Route("read_file", "notes/recipe.md", "file")),
+        ("Which port is set in CONFIG.INI?", Route("read_file", "CONFIG.INI", "file")),
+        ("What does lease.pdf say?", None),  # not a text file: the document search's
+        ("Is python.org up?", None),
+        ("Answer briefly, e.g. yes or no.", None),
+    ],
+)
+def test_a_named_text_file_goes_to_read_file(question: str, route: Route | None) -> None:
+    assert detect(question, ["read_file", "search_documents"]) == route
+
+
+@pytest.mark.parametrize(
+    ("question", "tool"),
+    [
+        ("What do my notes say about the boiler?", "search_documents"),
+        ("According to my documents, who pays the rent?", "search_documents"),
+        ("Search the web for cheap flights to Rome", "web_search"),
+        ("Look it up online: the tallest building", "web_search"),
+        ("Do you remember my cat's name?", "recall_memory"),
+        ("What did I tell you about me last week?", "recall_memory"),
+        ("remember that my cat is called Tom", None),  # storing a fact, not recalling one
+        ("Search the web and my notes for the boiler manual", None),  # two sources: no rule
+    ],
+)
+def test_a_source_the_user_names_is_where_the_agent_looks(question: str, tool: str | None) -> None:
+    names = ["search_documents", "web_search", "recall_memory"]
+    route = detect(question, names)
+    assert (route.tool if route else None) == tool
+    if route is not None:
+        assert route.source == "named" and not route.authoritative
+        assert route.tool_input and len(route.tool_input) <= 80
+
+
 def test_detectors_route_only_to_registered_tools() -> None:
     assert detect("What is 2+2?", ["clock"]) is None
     assert detect("What year is it?", ["calculator"]) is None
+    assert detect("What's in todo.txt?", ["calculator"]) is None
+    assert detect("What do my notes say?", ["web_search"]) is None
     assert detect("What is 2+2?", ["calculator"]) == Route("calculator", "2+2", "arithmetic")
 
 
@@ -250,6 +290,21 @@ def test_the_model_chooses_among_tied_examples_tools_only() -> None:
     assert backend.calls[0][1].grammar == 'root ::= "none" | "recall_memory"\n'
 
 
+def test_my_something_without_a_document_named_is_asked_of_memory() -> None:
+    backend = ScriptedBackend()
+    tools = [*_tools(), _read_file([])]
+    tools.append(
+        StructuredTool.from_function(
+            lambda query: "nothing found", name="search_documents", description="Search."
+        )
+    )
+    router = Router(backend, tools)
+    assert nearest_tools("Who is my partner?", tools) == ["search_documents", "recall_memory"]
+    assert router.route("Who is my partner?") == Route("recall_memory", "partner", "examples")
+    assert router.route("Who is my partner, in my notes?").tool == "search_documents"
+    assert backend.calls == []
+
+
 def test_a_question_like_no_example_is_answered_without_a_tool() -> None:
     backend = ScriptedBackend()
     router = Router(backend, _tools())
@@ -312,12 +367,14 @@ SUM = Route("calculator", "1234 + 5678", "arithmetic")
         (SUM, "error: division by zero", "infinity", "infinity"),
         (Route("calculator", "2+2"), "4", "5", "5"),  # chosen by the model: not authoritative
         (Route("clock", "local", "clock", "day"), CLOCK_SAYS + " (UTC+0000)", "Tuesday", "Tuesday"),
-        (Route("clock", "local", "clock", "day"), CLOCK_SAYS + " (UTC+0000)", "1982", CLOCK_SAYS),
+        (Route("clock", "local", "clock", "day"), CLOCK_SAYS + " (UTC+0000)", "1982", CLOCK_ANSWER),
         (Route("clock", "local", "clock", "date"), CLOCK_SAYS, "It is July 1.", "It is July 1."),
-        (Route("clock", "local", "clock", "date"), CLOCK_SAYS, "Tuesday 2025-12-31", CLOCK_SAYS),
+        (Route("clock", "local", "clock", "date"), CLOCK_SAYS, "Tuesday 2025-12-31", CLOCK_ANSWER),
         (Route("clock", "local", "clock", "time"), CLOCK_SAYS, "12:30", "12:30"),
-        (Route("clock", "local", "clock", "time"), CLOCK_SAYS, "2:30", CLOCK_SAYS),
-        (Route("clock", "local", "clock", "year"), CLOCK_SAYS, "Monday, 2025", CLOCK_SAYS),
+        (Route("clock", "local", "clock", "time"), CLOCK_SAYS, "2:30", CLOCK_ANSWER),
+        (Route("clock", "local", "clock", "year"), CLOCK_SAYS, "Monday, 2025", CLOCK_ANSWER),
+        (Route("clock", "local", "clock", "month"), CLOCK_SAYS, "2025-07-01", CLOCK_ANSWER),
+        (Route("clock", "local", "clock", "month"), CLOCK_SAYS, "It is July.", "It is July."),
     ],
 )
 def test_an_answer_that_does_not_state_the_observation_is_replaced_by_it(
@@ -367,7 +424,7 @@ def test_a_clock_question_is_answered_from_the_clock() -> None:
     backend.enqueue("Final Answer: 1982")
     result = ReActAgent(backend, _tools()).ask("What is today's date?")
     assert [(s.tool, s.tool_input) for s in result.steps if s.tool] == [("clock", "local")]
-    assert result.answer == CLOCK_SAYS
+    assert result.answer == CLOCK_ANSWER
 
 
 def test_a_routed_search_runs_first_with_the_question_s_keywords() -> None:

@@ -253,4 +253,18 @@ def answer_from(tool: str, kind: str, observation: str, answer: str) -> str:
     )
     if pieces and consistent and any(_contains(answer, p) for p in pieces):
         return answer
-    return text.split(" (UTC", 1)[0]  # the sentence, without the offset and ISO form
+    return clock_sentence(text)
+
+
+def clock_sentence(observation: str) -> str:
+    """A clock observation as an answer stating every piece: weekday, date, month, time.
+
+    "Tuesday 2025-07-01, 12:30:05 UTC (UTC+0000, ISO ...)" reads "Tuesday 1 July 2025,
+    12:30:05 UTC" (the ISO date alone answers no "which month" question).
+    """
+    plain = observation.split(" (UTC", 1)[0]
+    match = re.match(r"(\w+) (\d{4})-(\d{2})-(\d{2}), (.*)", plain)
+    if match is None:
+        return plain
+    weekday, year, month, day, rest = match.groups()
+    return f"{weekday} {int(day)} {_MONTHS[int(month) - 1].title()} {year}, {rest}"

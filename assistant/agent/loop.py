@@ -78,11 +78,11 @@ class ReActAgent:
     match the question first), so a run never overflows the context.
 
     With ``route`` (the default) the first step is decided before the loop by
-    :class:`~assistant.agent.route.Router`: a detected calculation or clock question runs
-    that tool, otherwise the model names one tool or none under a grammar of the tool names.
-    After a detected calculation or clock question, an answer that does not state the
-    observation is replaced by it (``direct_answers``), and the answer is shown whole once
-    checked instead of streamed.
+    :class:`~assistant.agent.route.Router` (a detector, the nearest worked examples, or the
+    model under a grammar of the tool names); the routed call runs as step 1 and the loop
+    goes on from its observation. After a detected calculation or clock question, an answer
+    that does not state the observation is replaced by it (``direct_answers``), and the
+    answer is shown whole once checked instead of streamed.
     """
 
     def __init__(

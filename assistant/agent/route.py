@@ -45,7 +45,7 @@ def _wordset(text: str) -> frozenset[str]:
 @dataclass(frozen=True)
 class Route:
     """The first step: ``tool`` None answers directly; ``tool_input`` None lets the model
-    write the input. ``source``: arithmetic or clock (a detector), examples or model;
+    write the input. ``source``: arithmetic, clock, file or named (a detector), examples or model;
     ``kind``: what a clock question asks for (time, day, date, year or month)."""
 
     tool: str | None
@@ -69,6 +69,13 @@ def detect(question: str, names: Sequence[str]) -> Route | None:
         asked = clock_question(question)
         if asked is not None:
             return Route("clock", asked[0], "clock", asked[1])
+    if "read_file" in names:
+        name = text_file_name(question)
+        if name is not None:
+            return Route("read_file", name, "file")
+    named = [tool for tool, cue in _SOURCES if tool in names and cue.search(question)]
+    if len(named) == 1:
+        return Route(named[0], tool_input(named[0], question), "named")
     return None
 
 
@@ -78,6 +85,27 @@ def direct_answer(route: Route, observation: str, answer: str) -> str:
     if not route.authoritative or route.tool is None:
         return answer
     return answer_from(route.tool, route.kind, observation, answer)
+
+
+# Where the user says to look: "according to my notes", "search the web", "do you remember".
+_SOURCES = (
+    (
+        "search_documents",
+        re.compile(
+            r"\b(?:my|our)\s+(?:notes?|documents?|docs|files|papers)\b|\baccording\s+to\s+my\b",
+            re.I,
+        ),
+    ),
+    ("web_search", re.compile(r"\b(?:the\s+)?(?:web|internet)\b|\bonline\b", re.I)),
+    (
+        "recall_memory",
+        re.compile(
+            r"\bdo\s+you\s+(?:remember|recall)\b|\bremember\s+(?!that\b)\w+|"
+            r"\bi\s+(?:told|said\s+to)\s+you\b|\babout\s+me\b",
+            re.I,
+        ),
+    ),
+)
 
 
 # --- worked examples --------------------------------------------------------------------
@@ -110,6 +138,10 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
     ("What did the report in my files conclude?", "search_documents"),
     ("Check my notes for the gym opening hours.", "search_documents"),
     ("What is on the shopping list in my notes?", "search_documents"),
+    ("Per my documents, who is the contact person?", "search_documents"),
+    ("What do my files say about the budget?", "search_documents"),
+    ("Look in my notes for the train times.", "search_documents"),
+    ("Check my documents: what is the account number?", "search_documents"),
     ("What is my sister's name?", "recall_memory"),
     ("Where do I work?", "recall_memory"),
     ("Do you remember my cat's name?", "recall_memory"),
@@ -117,6 +149,10 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
     ("What did I tell you about my trip?", "recall_memory"),
     ("How old am I?", "recall_memory"),
     ("When is my mother's birthday?", "recall_memory"),
+    ("What's my brother called?", "recall_memory"),
+    ("Which sport do I like?", "recall_memory"),
+    ("What do you know about me?", "recall_memory"),
+    ("Where was I born?", "recall_memory"),
     ("Read notes.txt and summarise it.", "read_file"),
     ("What is in the file plan.md?", "read_file"),
     ("Open budget.csv and tell me the first line.", "read_file"),
@@ -124,6 +160,11 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
     ("Search the web for today's news about the election.", "web_search"),
     ("Look up online the price of a train ticket to Madrid.", "web_search"),
     ("Who won the latest football world cup? Search the internet.", "web_search"),
+)
+# Extensions of files read_file shows as text (a file named with one routes to read_file).
+TEXT_EXTENSIONS = _wordset(
+    "txt md markdown rst csv tsv ini toml json jsonl yaml yml cfg conf log xml html htm py js "
+    "ts sh sql tex env"
 )
 _STOP = _wordset(
     "a an the is are was were be of to in on at for and or what what's whats which who whom "
@@ -249,6 +290,18 @@ def file_name(question: str) -> str | None:
     return match.group(0) if match else None
 
 
+def text_file_name(question: str) -> str | None:
+    """The first name of a text file in ``question`` (one read_file can show), if any.
+
+    Only known text extensions count: "python.org" or "e.g." are not files, and a PDF is
+    for the document search.
+    """
+    for match in _FILE.finditer(question):
+        if match.group(0).rsplit(".", 1)[1].lower() in TEXT_EXTENSIONS:
+            return match.group(0)
+    return None
+
+
 def tool_input(tool: str, question: str) -> str | None:
     """The input for a routed tool when it follows from the question, else None."""
     if tool in ("search_documents", "recall_memory", "web_search"):
@@ -292,6 +345,11 @@ class Router:
         nearest = nearest_tools(question, self.tools)
         if len(nearest) <= 1:  # no example like it: nothing speaks for a tool
             return self._route(nearest[0] if nearest else NONE, question, "examples")
+        if set(nearest) == {"search_documents", "recall_memory"}:
+            # A question about the user's documents names them ("my notes", a detector's
+            # case); "my ..." without them asks what the user told (the model chose the
+            # documents for "Who is my partner?").
+            return self._route("recall_memory", question, "examples")
         return self.choose(question, conversation_id, among=nearest)
 
     def choose(

@@ -293,37 +293,16 @@ class _Kill(Exception):
 @pytest.fixture(scope="module")
 def killed_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A tiny llama (HF directory), prepared data, and a run killed as checkpoint-4 is saved."""
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     pytest.importorskip("peft")
-    from transformers import LlamaConfig, LlamaForCausalLM, TrainerCallback
+    from transformers import TrainerCallback
 
-    from training.base import resolve_base
+    from tests.tiny_training import tiny_prepared_run
     from training.finetune import FinetuneConfig, finetune
-    from training.manifest import write_manifest
 
     root = tmp_path_factory.mktemp("killed")
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=32,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=64,
-    )
-    LlamaForCausalLM(config).save_pretrained(root / "tiny")
-    home = root / "home"
-    base = resolve_base(str(root / "tiny"), home)
-    data = root / "data"
-    data.mkdir()
-    rows = [{"input_ids": [1, 5 + i, 9, 2], "labels": [-100, -100, 9, 2]} for i in range(8)]
-    (data / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    write_manifest(
-        data,
-        {"stage": "prepare", "key": "tiny", "base": base.as_dict(), "data_hash": "0"}
-        | {"chat_template": "", "eos_token": "</s>"},
-    )
+    parts = tiny_prepared_run(root, examples=8)
+    base, home, data = parts["base"], parts["home"], parts["data"]
 
     class KillAtSave4(TrainerCallback):  # type: ignore[misc]
         def on_save(self, args: object, state: Any, control: object, **kw: object) -> None:

@@ -6,7 +6,6 @@ and before manifest.json, and every rerun then refused with "RUN is not empty (a
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -25,35 +24,9 @@ class _Kill(Exception):
 @pytest.fixture
 def tiny(tmp_path: Path) -> dict[str, Any]:
     """A tiny llama (HF directory) and a data directory prepared for it."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from tests.tiny_training import tiny_prepared_run
 
-    from training.base import resolve_base
-    from training.manifest import write_manifest
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=32,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=64,
-    )
-    LlamaForCausalLM(config).save_pretrained(tmp_path / "tiny")
-    home = tmp_path / "home"
-    base = resolve_base(str(tmp_path / "tiny"), home)
-    data = tmp_path / "data"
-    data.mkdir()
-    rows = [{"input_ids": [1, 5 + i, 9, 2], "labels": [-100, -100, 9, 2]} for i in range(4)]
-    (data / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    write_manifest(
-        data,
-        {"stage": "prepare", "key": "tiny", "base": base.as_dict(), "data_hash": "0"}
-        | {"chat_template": "", "eos_token": "</s>"},
-    )
-    return {"base": base, "home": home, "data": data, "run": tmp_path / "run"}
+    return {**tiny_prepared_run(tmp_path, examples=4), "run": tmp_path / "run"}
 
 
 def _finetune(tiny: dict[str, Any]) -> dict[str, Any]:

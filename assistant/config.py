@@ -47,6 +47,8 @@ class Config:
     # Generation.
     temperature: float = 0.2
     top_p: float = 0.95
+    # None: the backend's default (40 in llama.cpp).
+    top_k: int | None = None
     max_tokens: int = 512
     seed: int | None = None
     # Server backend.

@@ -64,6 +64,7 @@ def open_backend(config: Config, registry: ModelRegistry | None = None) -> Backe
         defaults=SamplingDefaults(
             temperature=config.temperature,
             top_p=config.top_p,
+            top_k=config.top_k if config.top_k is not None else SamplingDefaults.top_k,
             max_tokens=config.max_tokens,
             seed=config.seed,
         ),

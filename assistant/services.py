@@ -8,7 +8,7 @@ these as arguments and never loads the configuration itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from assistant.backends.base import Backend, GenerationOptions
@@ -18,6 +18,7 @@ from assistant.paths import DataPaths
 from assistant.responders import MODES, ChatResponder, Responder
 
 if TYPE_CHECKING:
+    from assistant.memory.conversation_settings import ConversationSettings
     from assistant.memory.session import ChatSession
     from assistant.memory.store import MemoryStore
     from assistant.rag.index import DocumentIndex, Hit
@@ -25,15 +26,22 @@ if TYPE_CHECKING:
 Approve = Callable[[str, str], bool]
 
 
-def generation_options(config: Config, conversation_id: str | None = None) -> GenerationOptions:
-    """The sampling settings of ``config`` (the one place they are read)."""
-    return GenerationOptions(
+def generation_options(
+    config: Config,
+    conversation_id: str | None = None,
+    settings: ConversationSettings | None = None,
+) -> GenerationOptions:
+    """The sampling settings of ``config`` (the one place they are read), with what a
+    conversation's own ``settings`` set in their place."""
+    options = GenerationOptions(
         max_tokens=config.max_tokens,
         temperature=config.temperature,
         top_p=config.top_p,
+        top_k=config.top_k,
         seed=config.seed,
         conversation_id=conversation_id,
     )
+    return settings.apply(options) if settings is not None else options
 
 
 class Services:
@@ -115,8 +123,10 @@ class Services:
         strategy: str | None = None,
         store: MemoryStore | None = None,
         flush_interval_s: float | None = None,
+        overrides: Mapping[str, object] | None = None,
     ) -> ChatSession:
-        """Resume ``conversation_id`` (or start one) with the configured memory settings."""
+        """Resume ``conversation_id`` (or start one) with the configured memory settings,
+        sampling with the conversation's stored settings (and ``overrides`` over them)."""
         from assistant.memory.factory import open_session
 
         extra = {} if flush_interval_s is None else {"flush_interval_s": flush_interval_s}
@@ -126,6 +136,7 @@ class Services:
             self.backend,
             conversation_id=conversation_id,
             strategy=strategy,
+            overrides=overrides,
             **extra,
         )
 

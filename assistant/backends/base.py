@@ -21,6 +21,7 @@ class GenerationOptions:
     max_tokens: int | None = None
     temperature: float | None = None
     top_p: float | None = None
+    top_k: int | None = None
     stop: Sequence[str] = ()
     seed: int | None = None
     # Constrained output: a GBNF grammar, or a JSON schema compiled to one.

@@ -100,6 +100,7 @@ class SamplingDefaults:
 
     temperature: float = 0.2
     top_p: float = 0.95
+    top_k: int = 40  # llama.cpp's own default
     max_tokens: int = 512
     seed: int | None = None
     repeat_penalty: float = 1.1
@@ -355,6 +356,7 @@ class LlamaCppBackend:
                 tokens,
                 temp=temperature,
                 top_p=options.top_p if options.top_p is not None else self.defaults.top_p,
+                top_k=options.top_k if options.top_k is not None else self.defaults.top_k,
                 repeat_penalty=self.defaults.repeat_penalty,
                 grammar=grammar,
             )

@@ -140,6 +140,8 @@ class OpenAIServerBackend:
             payload["stop"] = list(options.stop)
         if options.seed is not None:
             payload["seed"] = options.seed
+        if options.top_k is not None:  # not OpenAI's, but llama.cpp, vLLM and Ollama take it
+            payload["top_k"] = options.top_k
         if options.grammar is not None:
             payload["grammar"] = options.grammar
         elif options.json_schema is not None:

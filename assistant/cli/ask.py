@@ -22,7 +22,7 @@ from assistant.errors import ConfigError
 from assistant.services import Services
 
 # `-o NAME VALUE`: the sampling options a question may set, with their types.
-OPTIONS = {"temperature": float, "top_p": float, "max_tokens": int, "seed": int}
+OPTIONS = {"temperature": float, "top_p": float, "top_k": int, "max_tokens": int, "seed": int}
 MAX_FILE_BYTES = 1_000_000
 
 
@@ -73,10 +73,12 @@ def ask(
         config = config.replace(system_prompt=system)
     mode = "documents" if docs else "agent" if agent else "chat"
     services = Services(config)
+    # Given here, they win over a continued conversation's own settings (/set).
+    explicit = {k: v for k, v in generation.items() if v is not None}
     if no_log:
         from assistant.memory.store import MemoryStore
 
-        session = services.session(store=MemoryStore.in_memory())
+        session = services.session(store=MemoryStore.in_memory(), overrides=explicit)
     else:
         store = services.store
         conversation_id = cid
@@ -87,7 +89,7 @@ def ask(
             conversation_id = latest[0].id
         if conversation_id:
             conversation_id = store.conversation(conversation_id).id
-        session = services.session(conversation_id)
+        session = services.session(conversation_id, overrides=explicit)
         if system is not None and conversation_id:
             store.update_conversation(session.conversation_id, system_prompt=system)
     responder = services.responder(mode, approve=None if json_out else approve_on_terminal)

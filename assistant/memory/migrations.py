@@ -95,3 +95,22 @@ def m001_initial(db: Database) -> None:
 def m002_conversation_mode(db: Database) -> None:
     """Each conversation remembers its mode: chat, documents or agent."""
     db.table("conversations").add_column("mode", str, not_null_default="chat")
+
+
+@migrations()
+def m004_conversation_settings(db: Database) -> None:
+    """Each conversation may set its own sampling: temperature, top_p, top_k, seed,
+    max_tokens (None: the configured default). See assistant/memory/conversation_settings.py."""
+    db.table("conversation_settings").create(
+        {
+            "conversation_id": str,
+            "temperature": float,
+            "top_p": float,
+            "top_k": int,
+            "seed": int,
+            "max_tokens": int,
+            "updated_at": str,
+        },
+        pk="conversation_id",
+        foreign_keys=[("conversation_id", "conversations", "id")],
+    )

@@ -231,9 +231,9 @@ class MemoryStore(FactsMixin):
         return self.conversation(conversation_id)
 
     def delete_conversation(self, conversation_id: str) -> None:
-        """Delete a conversation with its messages and summaries."""
+        """Delete a conversation with its messages, summaries and settings."""
         with self.write():
-            for table in ("messages", "summaries"):
+            for table in ("messages", "summaries", "conversation_settings"):
                 self.db.execute(f"DELETE FROM {table} WHERE conversation_id = ?", [conversation_id])
             self.db.execute("DELETE FROM conversations WHERE id = ?", [conversation_id])
 

@@ -98,6 +98,76 @@ def m002_conversation_mode(db: Database) -> None:
 
 
 @migrations()
+def m003_versions_and_ratings(db: Database) -> None:
+    """Earlier versions of messages (regenerate, edit), ratings, choices, preference pairs.
+
+    ``messages`` stays the active path; a replaced message moves whole into
+    ``message_versions`` (its id kept, ``row_json`` the full row) with the id of the message
+    before it (``parent_id``) and the batch (``branch``) it left with. Message ids are never
+    reused, so ratings and pairs may name an archived message.
+    """
+    db.table("message_versions").create(
+        {
+            "id": int,
+            "conversation_id": str,
+            "seq": int,
+            "parent_id": int,
+            "branch": int,
+            "role": str,
+            "content": str,
+            "status": str,
+            "created_at": str,
+            "archived_at": str,
+            # "regenerate", "edit" or "switch": why it left the active path.
+            "reason": str,
+            "row_json": str,
+        },
+        pk="id",
+        foreign_keys=[("conversation_id", "conversations", "id")],
+        not_null={"conversation_id", "seq", "branch", "role", "row_json"},
+    )
+    db.table("message_versions").create_index(["conversation_id", "seq"])
+    db.table("message_versions").create_index(["conversation_id", "branch"])
+    db.table("ratings").create(
+        {"message_id": int, "conversation_id": str, "rating": int, "created_at": str},
+        pk="message_id",
+        foreign_keys=[("conversation_id", "conversations", "id")],
+        not_null={"conversation_id", "rating"},
+    )
+    # The user made this version of a position the active one (a preference).
+    db.table("version_choices").create(
+        {
+            "id": int,
+            "conversation_id": str,
+            "seq": int,
+            "parent_id": int,
+            "message_id": int,
+            "created_at": str,
+        },
+        pk="id",
+        foreign_keys=[("conversation_id", "conversations", "id")],
+        not_null={"conversation_id", "seq", "message_id"},
+    )
+    db.table("preference_pairs").create(
+        {
+            "id": int,
+            "conversation_id": str,
+            "prompt_json": str,
+            "chosen": str,
+            "rejected": str,
+            # "compare" (picked side by side) or another explicit source.
+            "source": str,
+            "chosen_message_id": int,
+            "rejected_message_id": int,
+            "created_at": str,
+        },
+        pk="id",
+        foreign_keys=[("conversation_id", "conversations", "id")],
+        not_null={"conversation_id", "prompt_json", "chosen", "rejected", "source"},
+    )
+
+
+@migrations()
 def m004_conversation_settings(db: Database) -> None:
     """Each conversation may set its own sampling: temperature, top_p, top_k, seed,
     max_tokens (None: the configured default). See assistant/memory/conversation_settings.py."""

@@ -30,6 +30,7 @@ from assistant.memory.reply import (
 from assistant.memory.store import MemoryStore
 from assistant.memory.strategies import PromptPlan, StrategySpec, plan_prompt
 from assistant.memory.summarize import summarize
+from assistant.memory.versions import VersionError
 from assistant.memory.writers import writer_id
 from assistant.responders import MODES, ChatResponder, Responder, Turn
 
@@ -236,6 +237,60 @@ class ChatSession:
         """
         responder = responder or ChatResponder(self.backend)
         with conversation_lock(self.store.path, self.conversation_id):
+            yield from self._turn(text, responder)
+
+    def regenerate(self, responder: Responder | None = None) -> Generator[Any, None, None]:
+        """Answer the last user message again; the reply it had stays as an older version.
+
+        Yields what :meth:`send` yields. See :mod:`assistant.memory.versions`.
+
+        Raises:
+            VersionError: there is no user message to answer again.
+        """
+        responder = responder or ChatResponder(self.backend)
+        with conversation_lock(self.store.path, self.conversation_id):
+            tail = self.store.last_messages(self.conversation_id, 2)
+            if tail and tail[-1].role == "assistant":
+                reply = tail.pop()
+                if reply.content:
+                    self.store.archive_from(self.conversation_id, reply.seq, "regenerate")
+                else:  # an empty reply cut short: nothing to keep
+                    self.store.delete_message(reply.id)
+            if not tail or tail[-1].role != "user":
+                raise VersionError("nothing to regenerate: no user message ends this conversation")
+            yield from self._turn(tail[-1].content, responder)
+
+    def edit(
+        self, message_id: int, text: str, responder: Responder | None = None
+    ) -> Generator[Any, None, None]:
+        """Replace user message ``message_id`` by ``text`` and answer it: a new branch.
+
+        The old message and everything after it stay as older versions (see
+        :mod:`assistant.memory.versions`). Yields what :meth:`send` yields.
+
+        Raises:
+            VersionError: the message is not one of this conversation's active user
+                messages, or ``text`` is empty.
+            ContextOverflowError: ``text`` alone does not fit (nothing is changed).
+        """
+        responder = responder or ChatResponder(self.backend)
+        with conversation_lock(self.store.path, self.conversation_id):
+            message, active = self.store.any_message(message_id)
+            if message.conversation_id != self.conversation_id:
+                raise VersionError(
+                    f"message {message_id} belongs to conversation {message.conversation_id}"
+                )
+            if message.role != "user":
+                raise VersionError(f"message {message_id} is not a user message; edit those only")
+            if not active:
+                raise VersionError(
+                    f"message {message_id} is an older version; switch to it first "
+                    f"(`assistant history switch {message_id}`)"
+                )
+            if not text.strip():
+                raise VersionError("the edited message is empty; nothing was changed")
+            self._refuse_if_too_long(text, responder)
+            self.store.archive_from(self.conversation_id, message.seq, "edit")
             yield from self._turn(text, responder)
 
     def _turn(self, text: str, responder: Responder) -> Iterator[Any]:

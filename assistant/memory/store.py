@@ -29,6 +29,7 @@ from assistant.memory.records import (
     conversation_from_row,
     message_from_row,
 )
+from assistant.memory.versions import VersionsMixin
 from assistant.memory.writers import writer_alive
 from assistant.memory.writers import writer_id as writer_id
 from assistant.paths import DataPaths
@@ -91,7 +92,7 @@ def default_db_path(home: Path) -> Path:
     return DataPaths(home).memory_db
 
 
-class MemoryStore(FactsMixin):
+class MemoryStore(FactsMixin, VersionsMixin):
     """Conversations, messages, summaries and facts in one SQLite database."""
 
     def __init__(self, db: Database) -> None:
@@ -235,6 +236,7 @@ class MemoryStore(FactsMixin):
         with self.write():
             for table in ("messages", "summaries", "conversation_settings"):
                 self.db.execute(f"DELETE FROM {table} WHERE conversation_id = ?", [conversation_id])
+            self.delete_versions(conversation_id)
             self.db.execute("DELETE FROM conversations WHERE id = ?", [conversation_id])
 
     # -- messages ----------------------------------------------------------------------
@@ -257,6 +259,7 @@ class MemoryStore(FactsMixin):
                 [conversation_id],
             ).fetchone()[0]
             row = {
+                "id": self.next_message_id(),  # archived versions keep their ids
                 "conversation_id": conversation_id,
                 "seq": seq,
                 "role": role,
@@ -317,8 +320,10 @@ class MemoryStore(FactsMixin):
             self.db.execute("DELETE FROM messages WHERE id = ?", [message_id])
 
     def clear_messages(self, conversation_id: str) -> None:
-        """Delete every message and summary of a conversation (the conversation stays)."""
+        """Delete every message, version, rating and summary of a conversation (it stays)."""
         with self.write():
+            for table in ("message_versions", "ratings", "version_choices"):
+                self.db.execute(f"DELETE FROM {table} WHERE conversation_id = ?", [conversation_id])
             for table in ("messages", "summaries"):
                 self.db.execute(f"DELETE FROM {table} WHERE conversation_id = ?", [conversation_id])
             self.db.execute(

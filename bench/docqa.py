@@ -345,6 +345,9 @@ def main() -> None:
         if no_model and not row["extractive"]["right"] and q["answers"]:
             answer = row["extractive"]["answer"][:160]
             print(f"MISS {row['i']} ceil={int(row['ceiling'])} {q['q']} -> {answer!r}")
+        if no_model and not q["answers"] and not row["extractive"]["refused"]:
+            answer = row["extractive"]["answer"][:160]
+            print(f"ANSWERED {row['i']} (unanswerable) {q['q']} -> {answer!r}")
         print(
             f"{row['i']:3} {'T' if row['i'] % 2 == 0 else 'H'} ceil={int(row['ceiling'])} "
             + " ".join(

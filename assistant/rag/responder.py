@@ -31,7 +31,7 @@ from dataclasses import replace
 from typing import Any
 
 from assistant.backends.base import Backend, Done, Timings, Token, Usage
-from assistant.confidence import from_extra
+from assistant.confidence import LOW_LOGPROB_CONFIDENCE, from_extra
 from assistant.memory.summarize import trim_to_tokens
 from assistant.rag.answer import (
     NOTHING_FOUND,
@@ -60,7 +60,7 @@ Search = Callable[[str], list[Hit]]
 # Below this confidence (exp of the mean token logprob) a generated answer is followed by
 # the quote of the best sentence: on the tuning half of bench/docqa.py this threshold made
 # the 135M model's generative answers as right as the extractive ones.
-LOW_CONFIDENCE = 0.77
+LOW_CONFIDENCE = LOW_LOGPROB_CONFIDENCE
 SOURCE_SAYS = "\n\nThe source says: "
 
 

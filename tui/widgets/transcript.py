@@ -121,8 +121,11 @@ class Transcript(VerticalScroll):
         live.rendering = live.view.stream_text(live.text)
         self.scroll_end(animate=False)
 
-    def finish_live(self, live: LiveReply, *, stopped: bool, failed: bool) -> None:
-        """The turn ended: render its reply once, in full (marked if stopped or failed)."""
+    def finish_live(
+        self, live: LiveReply, *, stopped: bool, failed: bool, note: str | None = None
+    ) -> None:
+        """The turn ended: render its reply once, in full (marked if stopped or failed;
+        ``note``, e.g. low confidence, in italics under it)."""
         if live.timer is not None:
             live.timer.stop()
         view = live.view
@@ -132,8 +135,10 @@ class Transcript(VerticalScroll):
             view.set_text(live.text or NO_REPLY)
             view.add_class("error")
         else:
-            view.finish_text(live.text + (STOPPED if stopped else ""))
+            marker = f"\n\n*[{note}]*" if note else ""
+            view.finish_text(live.text + (STOPPED if stopped else "") + marker)
             view.set_class(stopped, "stopped")
+            view.set_class(bool(note), "unsure")
         self.scroll_end(animate=False)
 
     def show_step(self, live: LiveReply, record: StepRecord) -> None:

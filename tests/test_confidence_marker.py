@@ -20,8 +20,8 @@ from assistant.backends.base import (
 )
 from assistant.backends.scripted import ScriptedBackend
 from assistant.cli.turns import render
-from assistant.config import load_config
 from assistant.confidence import LOW_LOGPROB_CONFIDENCE, low_confidence, low_confidence_note
+from assistant.config import load_config
 from assistant.memory.store import MemoryStore
 from assistant.rag.index import Hit
 from tests.test_tui_app import settle, shown, type_and_send

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from textual.screen import Screen
 
+from assistant.confidence import low_confidence, low_confidence_note
 from tui import workers
 from tui.budget import Budget, conversation_budget
 from tui.live import LiveReply, StepRecord, TurnOutcome
@@ -118,7 +119,13 @@ class Turns:
         host, prompt, status = self.host, self.widgets.prompt, self.widgets.status
         self.live = None
         stopped, error = outcome.stopped, outcome.error
-        self.widgets.transcript.finish_live(live, stopped=stopped, failed=error is not None)
+        unsure = None if outcome.done is None else low_confidence(outcome.done.extra)
+        self.widgets.transcript.finish_live(
+            live,
+            stopped=stopped,
+            failed=error is not None,
+            note=None if unsure is None else low_confidence_note(unsure),
+        )
         if error is not None:
             host.notify(error, severity="error", timeout=10, markup=False)
             if not prompt.text.strip():  # give the typed text back to edit and resend

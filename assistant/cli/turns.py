@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from assistant.backends.base import Done, Token
+from assistant.confidence import low_confidence, low_confidence_note
 from assistant.memory.reply import FactStored, FinalText
 from assistant.rag.discover import printable
 from assistant.responders import Sources
@@ -75,6 +76,9 @@ def render(events: Iterable[Any], *, stream: bool) -> TurnResult:
             # A forced or fallback agent answer was not streamed as it is.
             click.echo(("\n" if streamed else "") + result.answer, nl=False)
         click.echo()
+        unsure = low_confidence(result.done.extra) if result.done is not None else None
+        if unsure is not None:
+            click.echo(f"({low_confidence_note(unsure)})", err=True)
         if result.sources is not None and result.sources.hits:
             show_sources(result.sources)
     return result

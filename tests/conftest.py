@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -105,3 +106,11 @@ def smol_without_template(smol_path: Path, tmp_path_factory: pytest.TempPathFact
     )
     del MetadataDetails
     return out
+
+
+@pytest.fixture(scope="session")
+def zoo(smol_path: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One tiny random-weight GGUF per model family (``tests/zoo.py``), built once a session."""
+    from tests.zoo import build_zoo
+
+    return build_zoo(tmp_path_factory.mktemp("zoo"), smol_path)

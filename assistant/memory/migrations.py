@@ -184,3 +184,10 @@ def m004_conversation_settings(db: Database) -> None:
         pk="conversation_id",
         foreign_keys=[("conversation_id", "conversations", "id")],
     )
+
+
+@migrations()
+def m005_message_reasoning(db: Database) -> None:
+    """A reasoning model's <think> text, kept apart from the reply's content (never in
+    prompts or summaries). See assistant/thinking.py."""
+    db.table("messages").add_column("reasoning", str)

@@ -334,7 +334,12 @@ class ChatSession:
         )
         room = self.backend.context_length - plan.tokens - responder.overhead()
         turn = Turn(text, plan, self._options(), room)
-        yield from stream_reply(self.store, reply, responder.respond(turn), self._flush)
+        # A template that opens a <think> block in the prompt (R1 distills, QwQ): the
+        # reply starts mid-thought. Backends that can render the prompt say so.
+        probe = getattr(self.backend, "opens_thinking", None)
+        opened = bool(probe(plan.messages)) if probe is not None else False
+        events = responder.respond(turn)
+        yield from stream_reply(self.store, reply, events, self._flush, opened=opened)
 
     def _refuse_if_too_long(self, text: str, responder: Responder) -> None:
         """Refuse, before storing it, a message that cannot fit even with no history."""

@@ -49,6 +49,7 @@ _MESSAGE_FIELDS = {
     "summary_id",
     "memory_json",
     "writer",
+    "reasoning",
     "created_at",
     "updated_at",
 }

@@ -44,3 +44,8 @@ class DataPaths:
     def web_cache(self) -> Path:
         """Cached web search results."""
         return self.home / "web_cache.db"
+
+    @property
+    def templates(self) -> Path:
+        """Saved prompts / personas, one TOML file each (see assistant/templates.py)."""
+        return self.home / "templates"

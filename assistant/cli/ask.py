@@ -20,6 +20,7 @@ from assistant.cli.turns import approve_on_terminal, as_json, render
 from assistant.config import load_config
 from assistant.errors import ConfigError
 from assistant.services import Services
+from assistant.templates import Template, TemplateStore
 
 # `-o NAME VALUE`: the sampling options a question may set, with their types.
 OPTIONS = {"temperature": float, "top_p": float, "top_k": int, "max_tokens": int, "seed": int}
@@ -47,6 +48,13 @@ MAX_FILE_BYTES = 1_000_000
 @click.option("--json", "json_out", is_flag=True, help="Print one JSON object, not a stream.")
 @click.option("--docs", is_flag=True, help="Answer from ingested documents, citing them as [n].")
 @click.option("--agent", is_flag=True, help="Answer with tools (calculator, clock, ...).")
+@click.option(
+    "-t", "--template", "template_name", metavar="NAME",
+    help="Use a saved template: its system prompt, its prompt with $input, its options.",
+)  # fmt: skip
+@click.option(
+    "--show-thinking", is_flag=True, help="Print a reasoning model's <think> text on stderr."
+)
 def ask(
     prompt: str | None,
     system: str | None,
@@ -58,20 +66,33 @@ def ask(
     json_out: bool,
     docs: bool,
     agent: bool,
+    template_name: str | None,
+    show_thinking: bool,
     **flags: object,
 ) -> None:
     """Ask one question (PROMPT, or - to read it from stdin) and print the answer."""
-    text = _question(prompt, files)
+    template = _template(template_name)
+    text = _question(prompt, files, required=not (template and template.prompt))
+    if template is not None:
+        text = template.evaluate(text)
+        if system is None:
+            system = template.system
+        if flags.get("model") is None:
+            flags["model"] = template.model
     if docs and agent:
         raise ConfigError("choose one of --docs and --agent")
     if no_log and (cont or cid):
         raise ConfigError("--no-log cannot continue a conversation; drop -c/--cid or --no-log")
     generation = {k: flags.pop(k) for k in ("max_tokens", "temperature", "seed")}
+    if template is not None:  # flags and -o win over the template's options
+        generation = {**template.options, **{k: v for k, v in generation.items() if v is not None}}
     generation.update(_options(option_pairs))
     config = load_config({**flags, **generation})
     if system is not None:
         config = config.replace(system_prompt=system)
     mode = "documents" if docs else "agent" if agent else "chat"
+    if template is not None and template.mode and not (docs or agent):
+        mode = template.mode
     services = Services(config)
     # Given here, they win over a continued conversation's own settings (/set).
     explicit = {k: v for k, v in generation.items() if v is not None}
@@ -93,7 +114,7 @@ def ask(
         if system is not None and conversation_id:
             store.update_conversation(session.conversation_id, system_prompt=system)
     responder = services.responder(mode, approve=None if json_out else approve_on_terminal)
-    result = render(session.send(text, responder), stream=not json_out)
+    result = render(session.send(text, responder), stream=not json_out, show_thinking=show_thinking)
     if json_out:
         payload = as_json(result, services.backend.model_name, mode)
         if not no_log:
@@ -101,7 +122,16 @@ def ask(
         click.echo(json.dumps(payload))
 
 
-def _question(prompt: str | None, files: tuple[Path, ...]) -> str:
+def _template(name: str | None) -> Template | None:
+    """The saved template ``-t`` names (a missing one is an error listing those saved)."""
+    if name is None:
+        return None
+    from assistant.paths import data_dir
+
+    return TemplateStore.for_home(data_dir()).get(name)
+
+
+def _question(prompt: str | None, files: tuple[Path, ...], required: bool = True) -> str:
     """The question: piped stdin, then included files, then the PROMPT argument."""
     parts: list[str] = []
     if prompt == "-":
@@ -114,7 +144,7 @@ def _question(prompt: str | None, files: tuple[Path, ...]) -> str:
     if prompt:
         parts.append(prompt)
     text = "\n\n".join(p.strip("\n") for p in parts if p.strip())
-    if not text.strip():
+    if not text.strip() and required:
         raise ConfigError(
             "the prompt is empty; pass the question as an argument or on stdin with -"
         )

@@ -17,6 +17,7 @@ from assistant.confidence import low_confidence, low_confidence_note
 from assistant.memory.reply import FactStored, FinalText
 from assistant.rag.discover import printable
 from assistant.responders import Sources
+from assistant.thinking import Thinking
 
 
 def approve_on_terminal(tool: str, tool_input: str) -> bool:
@@ -36,6 +37,12 @@ class TurnResult:
         self.sources: Sources | None = None
         self.agent: Any = None  # the AgentResult of an agent turn
         self.facts: list[str] = []
+        self.thinking: list[str] = []  # a reasoning model's <think> text
+
+    @property
+    def reasoning(self) -> str | None:
+        """The reply's reasoning, if the model wrote any."""
+        return "".join(self.thinking).strip() or None
 
     @property
     def answer(self) -> str:
@@ -43,8 +50,9 @@ class TurnResult:
         return (self.final.text if self.final else "".join(self.parts)).strip()
 
 
-def render(events: Iterable[Any], *, stream: bool) -> TurnResult:
-    """Consume a turn's events; with ``stream``, print them as they come."""
+def render(events: Iterable[Any], *, stream: bool, show_thinking: bool = False) -> TurnResult:
+    """Consume a turn's events; with ``stream``, print them as they come (the reasoning
+    of a reasoning model only with ``show_thinking``: dimmed, on stderr)."""
     from assistant.agent.events import AgentResult, Observed, ToolCalled
 
     result = TurnResult()
@@ -54,6 +62,12 @@ def render(events: Iterable[Any], *, stream: bool) -> TurnResult:
             if stream:
                 click.echo(event.text, nl=False)
                 sys.stdout.flush()
+        elif isinstance(event, Thinking):
+            if event.moved:  # what streamed as the answer was reasoning
+                result.parts.clear()
+            result.thinking.append(event.text)
+            if stream and show_thinking:
+                click.echo(click.style(event.text, dim=True), nl=False, err=True)
         elif isinstance(event, Done):
             result.done = event
         elif isinstance(event, FinalText):
@@ -71,6 +85,8 @@ def render(events: Iterable[Any], *, stream: bool) -> TurnResult:
         elif stream and isinstance(event, Observed):
             click.echo(f"← {event.text.splitlines()[0] if event.text else ''}", err=True)
     if stream:
+        if show_thinking and result.thinking:
+            click.echo(err=True)
         streamed = "".join(result.parts).strip()
         if result.final is not None and streamed != result.answer:
             # A forced or fallback agent answer was not streamed as it is.
@@ -96,8 +112,9 @@ def show_sources(sources: Sources) -> None:
 def as_json(result: TurnResult, model: str, mode: str) -> dict[str, Any]:
     """The JSON object ``ask --json`` prints for a turn of ``mode``."""
     if mode == "agent" and result.agent is not None:
-        return {**result.agent.as_dict(), "model": model}
-    payload: dict[str, Any] = {"answer": result.answer, "model": model}
+        return {**result.agent.as_dict(), "model": model, "thinking": result.reasoning}
+    payload: dict[str, Any] = {"answer": result.answer, "thinking": result.reasoning}
+    payload["model"] = model
     if mode == "documents" and result.sources is not None:
         s = result.sources
         payload.update(

@@ -47,6 +47,8 @@ class Message:
     updated_at: str = ""
     summary_id: int | None = None
     memory: dict[str, Any] = field(default_factory=dict)
+    # A reasoning model's <think> text (never shown to prompts or summaries).
+    reasoning: str | None = None
 
     @property
     def prompt_text(self) -> str:
@@ -128,4 +130,5 @@ def message_from_row(row: dict[str, Any]) -> Message:
         updated_at=row["updated_at"],
         summary_id=row["summary_id"],
         memory=json.loads(row["memory_json"]) if row["memory_json"] else {},
+        reasoning=row.get("reasoning"),
     )

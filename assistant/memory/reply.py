@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import TYPE_CHECKING, Any
 
 from assistant.backends.base import Done, Token
+from assistant.thinking import Thinking, separate_thinking
 
 if TYPE_CHECKING:
     from assistant.memory.records import Message
@@ -53,22 +54,36 @@ def stream_reply(
     reply: Message,
     events: Iterable[Any],
     flush: tuple[float, int] = (FLUSH_INTERVAL_S, FLUSH_TOKENS),
+    *,
+    opened: bool = False,
 ) -> Iterator[Any]:
-    """Pass ``events`` through while storing the reply they write into ``reply``."""
+    """Pass ``events`` through while storing the reply they write into ``reply``.
+
+    A reasoning model's ``<think>`` blocks come out as :class:`Thinking` events and are
+    stored in ``reasoning``, apart from ``content`` (``opened``: the prompt opened one).
+    """
     interval_s, every = flush
     parts: list[str] = []
-    flushed_at, flushed_n = time.monotonic(), 0
+    thinking: list[str] = []
+    flushed_at, flushed_n, pieces = time.monotonic(), 0, 0
     done: Done | None = None
     final: FinalText | None = None
     memory = dict(reply.memory)
     try:
-        for event in events:
-            if isinstance(event, Token):
-                parts.append(event.text)
+        for event in separate_thinking(events, opened):
+            if isinstance(event, Token | Thinking):
+                if isinstance(event, Token):
+                    parts.append(event.text)
+                else:
+                    if event.moved:  # streamed as the answer, it was reasoning
+                        parts.clear()
+                    thinking.append(event.text)
+                pieces += 1
                 due = time.monotonic() - flushed_at >= interval_s
-                if due or len(parts) - flushed_n >= every:
-                    store.update_message(reply.id, content="".join(parts))
-                    flushed_at, flushed_n = time.monotonic(), len(parts)
+                if due or pieces - flushed_n >= every:
+                    reasoning = {"reasoning": "".join(thinking)} if thinking else {}
+                    store.update_message(reply.id, content="".join(parts), **reasoning)
+                    flushed_at, flushed_n = time.monotonic(), pieces
             elif isinstance(event, Done):
                 done = event
             elif isinstance(event, FinalText):
@@ -80,6 +95,8 @@ def stream_reply(
     finally:
         content = final.text if final is not None else "".join(parts)
         fields: dict[str, Any] = {"content": content, "writer": None, "memory": memory}
+        if thinking:
+            fields["reasoning"] = "".join(thinking).strip()
         if final is not None:
             fields["steps"] = [_plain(s) for s in final.steps]
             fields["status"] = "complete"

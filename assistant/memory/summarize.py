@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from assistant.backends.base import Backend, ChatMessage, GenerationOptions, Token
 from assistant.memory.strategies import summary_prompt
+from assistant.thinking import split_thinking
 
 log = logging.getLogger(__name__)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
@@ -83,7 +84,7 @@ def _generate(
             for e in backend.stream(summary_prompt(summary, chunk), options)
             if isinstance(e, Token)
         ]
-        text = "".join(parts).strip()
+        text = split_thinking("".join(parts))[1]  # a reasoning model's <think> is not summary
         if text:
             return text
     return ""

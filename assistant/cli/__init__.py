@@ -8,7 +8,6 @@ from typing import Any
 import click
 
 from assistant import __version__
-from assistant.cli import history_versions as _history_versions  # noqa: F401 (commands)
 from assistant.cli.ask import ask
 from assistant.cli.history import history
 from assistant.cli.ingest import ingest, resync, search, sources
@@ -16,7 +15,6 @@ from assistant.cli.memory import memory
 from assistant.cli.models import models
 from assistant.cli.templates import templates
 from assistant.cli.train import train
-from assistant.cli.train_embeddings import embeddings
 from assistant.errors import AssistantError
 from assistant.logs import quiet_library_noise
 
@@ -64,7 +62,6 @@ def chat(
 
 for command in (ask, models, history, memory, ingest, resync, search, sources, train, templates):
     cli.add_command(command)
-train.add_command(embeddings)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from assistant import __version__
+from assistant.cli import history_versions as _history_versions  # noqa: F401 (commands)
 from assistant.cli.ask import ask
 from assistant.cli.history import history
 from assistant.cli.ingest import ingest, resync, search, sources

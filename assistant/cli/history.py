@@ -74,12 +74,15 @@ def search(query: str, limit: int, as_json: bool) -> None:
 @click.argument("conversation")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (the export format).")
 def show(conversation: str, as_json: bool) -> None:
-    """Print one CONVERSATION (an id or a unique prefix of one)."""
+    """Print one CONVERSATION (an id or a unique prefix of one), with message ids."""
     store = _store()
     if as_json:
         click.echo(dumps(export_json(store, conversation)))
     else:
-        click.echo(export_markdown(store, conversation), nl=False)
+        from assistant.cli.history_versions import message_notes
+
+        notes = message_notes(store, store.conversation(conversation).id)
+        click.echo(export_markdown(store, conversation, notes=notes), nl=False)
 
 
 @history.command("export")

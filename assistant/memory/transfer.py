@@ -135,8 +135,11 @@ def _insert(store: MemoryStore, data: dict[str, Any], new_id: str | None) -> Con
     return store.conversation(conv_id)
 
 
-def export_markdown(store: MemoryStore, conversation_id: str) -> str:
-    """A readable Markdown transcript of one conversation."""
+def export_markdown(
+    store: MemoryStore, conversation_id: str, *, notes: dict[int, str] | None = None
+) -> str:
+    """A readable Markdown transcript of one conversation (``notes`` by message id go
+    after each heading: ``history show`` gives ids, versions and ratings)."""
     conversation = store.conversation(conversation_id)
     lines = [f"# {conversation.title or 'Conversation ' + conversation.id}", ""]
     lines.append(
@@ -146,7 +149,8 @@ def export_markdown(store: MemoryStore, conversation_id: str) -> str:
     if conversation.system_prompt:
         lines += ["", "## System", "", conversation.system_prompt]
     for message in store.messages(conversation.id):
-        lines += ["", _heading(message), "", message.content or "_(empty)_"]
+        note = f" — {notes[message.id]}" if notes and message.id in notes else ""
+        lines += ["", _heading(message) + note, "", message.content or "_(empty)_"]
     summaries: list[Summary] = store.summaries(conversation.id)
     if summaries:
         lines += ["", "## Summary", "", summaries[-1].content]

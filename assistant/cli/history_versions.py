@@ -8,6 +8,7 @@ bad (preference data for ``assistant train``, from conversations marked for trai
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -96,7 +97,7 @@ def edit(message_id: int, text: str, as_json: bool, **flags: object) -> None:
     services = Services(load_config(flags))
     message, _active = services.store.any_message(message_id)
     if text == "-":
-        text = click.get_text_stream("stdin").read()
+        text = sys.stdin.read()
     session = services.session(message.conversation_id)
     events = session.edit(message_id, text, _responder(services, session, as_json))
     _turn(services, session, events, as_json)

@@ -95,6 +95,11 @@ class Template:
             raise ConfigError(f"template {self.name}: give it a system prompt or a prompt")
         object.__setattr__(self, "options", check_options(self.options))
 
+    @property
+    def needs_input(self) -> bool:
+        """Whether a question is needed: no prompt, or a prompt with ``$input``."""
+        return not self.prompt or _mentions_input(self.prompt)
+
     def evaluate(self, text: str) -> str:
         """The prompt to send for the user's ``text``: the template's prompt with
         ``$input`` replaced, or ``text`` after it when it has no ``$input``."""

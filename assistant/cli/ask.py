@@ -72,7 +72,7 @@ def ask(
 ) -> None:
     """Ask one question (PROMPT, or - to read it from stdin) and print the answer."""
     template = _template(template_name)
-    text = _question(prompt, files, required=not (template and template.prompt))
+    text = _question(prompt, files, required=template is None or template.needs_input)
     if template is not None:
         text = template.evaluate(text)
         if system is None:

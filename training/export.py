@@ -13,13 +13,16 @@ threshold the file is deleted and export fails with the report.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from assistant.registry import ModelRegistry
 from training.base import BaseModel, load_tokenizer
 from training.finetune import adapter_config, load_adapter
+from training.forgetting import gate
 from training.gguf_write import special_tokens, write_lora_gguf, write_model_gguf
 from training.manifest import TrainingError, digest, existing_result, read_manifest, write_manifest
 from training.parity import PROMPTS, check_parity
@@ -49,20 +52,25 @@ def export(
     threshold: float | None = None,
     prompts: tuple[str, ...] = PROMPTS,
     register: bool = True,
+    strict: bool = False,
+    notify: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Export the run in ``run_dir`` as ``<home>/exports/<name>/<name>.gguf`` and register it.
 
-    Returns the export manifest (with the parity report). Rerunning returns it unchanged.
+    Returns the export manifest (with the parity report and the forgetting probe). Rerunning
+    returns it unchanged. A probe worse than the base beyond the thresholds is reported to
+    ``notify`` (default: a logged warning), and refused when ``strict``.
 
     Raises:
         TrainingError: unknown format, a base that is not a GGUF, a taken name, a template or
-            special-token mismatch, or parity below the threshold.
+            special-token mismatch, parity below the threshold, or (``strict``) forgetting.
     """
     if fmt not in FORMATS:
         raise TrainingError(f"unknown format {fmt!r}; choose lora or merged")
     if fmt == "lora":
         outtype = "f16"
     run = read_manifest(run_dir, "finetune")
+    forgetting = gate(run_dir, home, strict, notify or logging.getLogger(__name__).warning)
     base = BaseModel(run["base"]["name"], Path(run["base"]["path"]), run["base"]["kind"])
     if base.gguf is None:
         raise TrainingError(
@@ -130,6 +138,7 @@ def export(
             "chat_template": run["chat_template"],
             "special_tokens": {k: v for k, v in base_tokens.items() if k != "chat_template"},
             "parity": report.as_dict(),
+            "forgetting": forgetting,
             "registered": entry.name if entry else None,
         },
     )

@@ -1,5 +1,8 @@
 """Stage 2, finetune: a prepared data directory → a LoRA adapter in a run directory.
 
+``method``: ``sft`` (supervised, on examples) or ``dpo`` / ``orpo`` (on preference pairs,
+through TRL's ``DPOTrainer`` / ``ORPOTrainer``; DPO may start from an SFT run's adapter,
+which is then also its reference model).
 peft LoRA on the transformers ``Trainer`` (so ``accelerate launch`` spreads it over GPUs):
 fp32 on CPU (bf16 is ~18x slower on CPUs without bf16 units), bf16 mixed precision on CUDA;
 ``qlora`` trains on an NF4 base (bf16 compute on CUDA, fp32 on CPU).
@@ -29,6 +32,8 @@ from training.manifest import (
 )
 from training.prepare import load_split
 
+METHODS = ("sft", "dpo", "orpo")
+LEARNING_RATES = {"sft": 5e-4, "dpo": 5e-5, "orpo": 5e-4}  # LoRA rates; see training/README
 TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 _KEY_FILE = ".run-key"
 _KEY_TMP = f"{_KEY_FILE}.tmp"
@@ -49,6 +54,17 @@ class FinetuneConfig:
     seed: int = 0
     targets: tuple[str, ...] = field(default=TARGETS)
     qlora: bool = False
+    method: str = "sft"
+    beta: float = 0.1  # DPO: how far from the reference; ORPO: the odds-ratio term's weight
+    from_adapter: str | None = None  # a finished run directory whose adapter DPO/ORPO goes on
+
+    def key_fields(self) -> dict[str, Any]:
+        """What identifies a run (an SFT run's key is the same as before methods existed)."""
+        fields = asdict(self)
+        if self.method == "sft":
+            for name in ("method", "beta", "from_adapter"):
+                fields.pop(name)
+        return fields
 
 
 class Collator:
@@ -103,12 +119,18 @@ def lora_config(config: FinetuneConfig) -> Any:
 
 def training_args(out: Path, config: FinetuneConfig, progress: bool = True) -> Any:
     """The ``TrainingArguments`` a run uses (shared with the benchmark)."""
-    import torch
     from transformers import TrainingArguments
+
+    return TrainingArguments(**_args(out, config, progress))
+
+
+def _args(out: Path, config: FinetuneConfig, progress: bool) -> dict[str, Any]:
+    """Trainer settings every method shares (TRL's configs take the same ones)."""
+    import torch
 
     cuda = torch.cuda.is_available()
     bf16 = cuda and torch.cuda.is_bf16_supported()  # mixed precision; fp32 on CPU (see above)
-    return TrainingArguments(
+    return dict(
         output_dir=str(out),
         max_steps=config.max_steps,
         per_device_train_batch_size=config.batch_size,
@@ -156,7 +178,8 @@ def finetune(
             f"{data_dir} was prepared for {data['base']['name']}, not {base.name}; "
             f"rerun prepare with --base {base.name} or finetune with --base {data['base']['name']}"
         )
-    key = digest([data["key"], base.as_dict(), asdict(config)])
+    start = _check_method(config, data, data_dir, base)
+    key = digest([data["key"], base.as_dict(), config.key_fields(), start])
     done = existing_result(out, "finetune", key)
     if done is not None:
         return done
@@ -186,16 +209,22 @@ def finetune(
         (notify or logging.getLogger(__name__).warning)(set_aside(broken, resume))
     set_seed(config.seed)
     train_rows = load_split(data_dir, "train")
-    model = lora_model(load_model(base, home, qlora=config.qlora), config)
-    pad_id = int(model.config.pad_token_id or model.config.eos_token_id or 0)
-    collator = Collator(pad_id)
-    trainer = Trainer(
-        model=model,
-        args=training_args(out / "checkpoints", config, progress),
-        train_dataset=train_rows,
-        data_collator=collator,
-        callbacks=callbacks,
-    )
+    if config.method == "sft":
+        model = lora_model(load_model(base, home, qlora=config.qlora), config)
+        pad_id = int(model.config.pad_token_id or model.config.eos_token_id or 0)
+        collator: Collator | _Counting = Collator(pad_id)
+        trainer = Trainer(
+            model=model,
+            args=training_args(out / "checkpoints", config, progress),
+            train_dataset=train_rows,
+            data_collator=collator,
+            callbacks=callbacks,
+        )
+    else:
+        trainer, collator = _preference_trainer(
+            train_rows, out, base, home, config, progress, callbacks, data["params"]
+        )
+        model = trainer.model
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     # Under `accelerate launch` / torchrun every rank gets here; rank 0 alone writes the run.
     accelerator = trainer.accelerator
@@ -203,7 +232,9 @@ def finetune(
     if not trainer.is_world_process_zero():
         accelerator.wait_for_everyone()
         return read_manifest(out, "finetune")
-    model.save_pretrained(str(out / "adapter"))
+    model = accelerator.unwrap_model(model)
+    # TRL adds a frozen "ref" copy when DPO starts from an adapter: only the trained one ships.
+    model.save_pretrained(str(out / "adapter"), selected_adapters=["default"])
     losses = [(e["step"], e["loss"]) for e in trainer.state.log_history if "loss" in e]
     plot_losses(losses, out / "loss.png")
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -216,6 +247,9 @@ def finetune(
             "data": {"dir": str(data_dir.resolve()), "key": data["key"], "hash": data["data_hash"]},
             "chat_template": data["chat_template"],
             "hyperparameters": asdict(config),
+            "method": config.method,
+            "data_kind": data.get("kind", "examples"),
+            "from_adapter": start,
             "resumed": resume is not None,
             "processes": accelerator.num_processes,
             "metrics": {
@@ -229,10 +263,145 @@ def finetune(
                 "tokens": tokens,
             },
             "losses": losses,
+            "preference_log": _preference_log(trainer.state.log_history),
         },
     )
     accelerator.wait_for_everyone()
     return manifest
+
+
+def _check_method(
+    config: FinetuneConfig, data: dict[str, Any], data_dir: Path, base: BaseModel
+) -> dict[str, Any] | None:
+    """Refuse a method that does not fit the data; the adapter run a DPO/ORPO run starts from.
+
+    Raises:
+        TrainingError: unknown method, SFT on pairs or DPO on examples, a bad --from-adapter.
+    """
+    if config.method not in METHODS:
+        raise TrainingError(f"unknown method {config.method!r}; choose sft, dpo or orpo")
+    pairs = data.get("kind") == "preferences"
+    if config.method == "sft" and pairs:
+        raise TrainingError(
+            f"{data_dir} holds preference pairs; train them with --method dpo or --method orpo"
+        )
+    if config.method != "sft" and not pairs:
+        raise TrainingError(
+            f"--method {config.method} needs preference pairs; prepare them with "
+            "`assistant train prepare --preferences` (or JSONL prompt/chosen/rejected)"
+        )
+    if config.from_adapter is None:
+        return None
+    if config.method == "sft":
+        raise TrainingError("--from-adapter starts a DPO or ORPO run; pass --method dpo")
+    run_dir = Path(config.from_adapter)
+    run = read_manifest(run_dir, "finetune")
+    if run["base"]["path"] != str(base.path):
+        raise TrainingError(
+            f"{run_dir} was trained on {run['base']['name']}, not {base.name}; "
+            "start from an adapter of the same base"
+        )
+    if not (run_dir / "adapter" / "adapter_config.json").is_file():
+        raise TrainingError(f"{run_dir} has no adapter; finish that run first")
+    return {"dir": str(run_dir.resolve()), "key": run["key"], "method": run.get("method", "sft")}
+
+
+class _Counting:
+    """Wrap TRL's collator to count the tokens each step trains on."""
+
+    def __init__(self, collate: Any) -> None:
+        self.collate = collate
+        self.tokens = 0
+
+    def __call__(self, rows: list[dict[str, Any]]) -> Any:
+        for r in rows:
+            if "chosen_input_ids" in r:  # ORPO: each sequence holds its prompt
+                self.tokens += len(r["chosen_input_ids"]) + len(r["rejected_input_ids"])
+            else:  # DPO: the prompt goes in twice, before each reply
+                self.tokens += 2 * len(r["prompt_ids"]) + len(r["chosen_ids"])
+                self.tokens += len(r["rejected_ids"])
+        return self.collate(rows)
+
+
+def _preference_trainer(
+    rows: list[dict[str, Any]],
+    out: Path,
+    base: BaseModel,
+    home: Path,
+    config: FinetuneConfig,
+    progress: bool,
+    callbacks: list[Any] | None,
+    params: dict[str, Any],
+) -> tuple[Any, _Counting]:
+    """TRL's DPOTrainer or ORPOTrainer over the pairs, with our LoRA and trainer settings.
+
+    Rows go in TRL's conversational form, so TRL renders them with the base's own chat
+    template (``processing_class``), as ``prepare`` did.
+    """
+    from datasets import Dataset
+    from peft import PeftModel
+
+    from training.base import load_tokenizer
+
+    dataset = Dataset.from_list(
+        [
+            {
+                "prompt": r["prompt"],
+                "chosen": [{"role": "assistant", "content": r["chosen"]}],
+                "rejected": [{"role": "assistant", "content": r["rejected"]}],
+            }
+            for r in rows
+        ]
+    )
+    tokenizer = load_tokenizer(base, home)
+    model = load_model(base, home, qlora=config.qlora)
+    peft_config = None
+    if config.from_adapter:
+        adapter = str(Path(config.from_adapter) / "adapter")
+        model = PeftModel.from_pretrained(model, adapter, is_trainable=True)
+    elif config.qlora:
+        model = lora_model(model, config)  # NF4 needs peft's k-bit preparation first
+    else:
+        peft_config = lora_config(config)
+    common = _args(out / "checkpoints", config, progress)
+    common |= {"beta": config.beta, "max_length": int(params.get("max_length", 512))}
+    common["gradient_checkpointing"] = False  # TRL's default; the bases trained here fit without
+    if config.method == "dpo":
+        from trl.trainer.dpo_config import DPOConfig
+        from trl.trainer.dpo_trainer import DPOTrainer
+
+        trainer: Any = DPOTrainer(
+            model=model,
+            args=DPOConfig(**common),
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            peft_config=peft_config,
+            callbacks=callbacks,
+        )
+    else:
+        from trl.experimental.orpo import ORPOConfig, ORPOTrainer
+
+        trainer = ORPOTrainer(
+            model=model,
+            args=ORPOConfig(**common),
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            peft_config=peft_config,
+            callbacks=callbacks,
+        )
+    counting = _Counting(trainer.data_collator)
+    trainer.data_collator = counting
+    return trainer, counting
+
+
+def _preference_log(history: list[dict[str, Any]]) -> list[dict[str, float]]:
+    """Per step: the reward accuracy and margin TRL logs for DPO / ORPO (empty for SFT)."""
+    keep = ("rewards/accuracies", "rewards/margins", "log_odds_ratio", "nll_loss")
+    return [
+        {"step": e["step"], **{k: float(e[k]) for k in keep if k in e}}
+        for e in history
+        if "rewards/accuracies" in e
+    ]
 
 
 def plot_losses(losses: list[tuple[float, float]], path: Path) -> None:

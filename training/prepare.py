@@ -189,9 +189,13 @@ def prepare(
     seed: int = 0,
     scrub: bool = True,
     problems: Sequence[str] = (),
+    conversations: Sequence[str | None] | None = None,
 ) -> dict[str, Any]:
     """Tokenize ``examples`` into ``out/train.jsonl`` and ``out/val.jsonl`` with a manifest.
 
+    ``conversations`` names, per example, the stored conversation it came from (None: a
+    file). Those rows keep their ``conversation_id``, and ``val_fraction`` of them (at least
+    one, given two) is held out: the personal evaluation scores them, never trained on.
     Returns the manifest. Rerunning with the same inputs returns the existing manifest.
 
     Raises:
@@ -203,7 +207,8 @@ def prepare(
         examples = [[{**m, "content": scrub_pii(m["content"])} for m in ex] for ex in examples]
     params = {"val_fraction": val_fraction, "max_length": max_length, "seed": seed, "scrub": scrub}
     data_hash = digest(examples)
-    key = digest([data_hash, base, params, tokenizer.chat_template])
+    owners = list(conversations) if conversations and any(conversations) else None
+    key = digest([data_hash, base, params, tokenizer.chat_template, *([owners] if owners else [])])
     done = existing_result(out, "prepare", key)
     if done is not None:
         return done
@@ -211,12 +216,26 @@ def prepare(
     rows: list[dict[str, Any]] = [
         {"messages": ex, **encode(ex, tokenizer, max_length)} for ex in examples
     ]
+    if owners:
+        for row, owner in zip(rows, owners, strict=True):
+            if owner:
+                row["conversation_id"] = owner
     rows = [r for r in rows if any(label != -100 for label in r["labels"])]
     if not rows:
         raise TrainingError(f"every example is longer than max_length={max_length} tokens")
     random.Random(seed).shuffle(rows)
-    n_val = max(1, round(len(rows) * val_fraction)) if len(rows) > 1 else 0
-    splits = {"val": rows[:n_val], "train": rows[n_val:]}
+    own = [r for r in rows if r.get("conversation_id")]
+    if own:  # hold out the user's own conversations too (personal evaluation)
+        files = [r for r in rows if not r.get("conversation_id")]
+        n_own = max(1, round(len(own) * val_fraction)) if len(own) > 1 else 0
+        n_files = round(len(files) * val_fraction) if files else 0
+        splits = {
+            "val": own[:n_own] + files[:n_files],
+            "train": own[n_own:] + files[n_files:],
+        }
+    else:
+        n_val = max(1, round(len(rows) * val_fraction)) if len(rows) > 1 else 0
+        splits = {"val": rows[:n_val], "train": rows[n_val:]}
     out.mkdir(parents=True, exist_ok=True)
     for split, split_rows in splits.items():
         with (out / f"{split}.jsonl").open("w", encoding="utf-8") as fh:
@@ -237,6 +256,7 @@ def prepare(
                 "train": len(splits["train"]),
                 "val": len(splits["val"]),
                 "supervised_tokens": supervised,
+                "personal_val": sum(1 for r in splits["val"] if r.get("conversation_id")),
                 "skipped_lines": len(problems),
             },
             "problems": list(problems)[:100],

@@ -53,9 +53,16 @@ def train() -> None:
     is_flag=True,
     help="Also use the stored conversations marked with `assistant history mark ID`.",
 )
+@click.option(
+    "--preferences",
+    is_flag=True,
+    help="Preference pairs for DPO/ORPO: FILES of prompt/chosen/rejected lines; with no "
+    "FILES (or with --marked) your ratings and /compare picks in marked conversations.",
+)
 def prepare(
     files: tuple[Path, ...],
     marked: bool,
+    preferences: bool,
     out: Path,
     base: str | None,
     val_fraction: float,
@@ -74,26 +81,32 @@ def prepare(
     from training.prepare import prepare as run_prepare
     from training.prepare import read_examples
 
+    if preferences:
+        _prepare_pairs(
+            config,
+            files,
+            marked or not files,
+            out,
+            base,
+            skip_invalid,
+            no_scrub,
+            val_fraction,
+            max_length,
+        )
+        return
     if not files and not marked:
         raise TrainingError("nothing to prepare: pass JSONL files, --marked, or both")
     examples, problems = read_examples(list(files))
+    owners: list[str | None] = [None] * len(examples)
     if marked:
         chosen = _marked_conversations(config)
         if not chosen:
             raise TrainingError(
                 "no conversation is marked for training; mark one with `assistant history mark ID`"
             )
-        examples += chosen
-    if len(problems) == 1 and not skip_invalid:  # one bad line: say it all in one line
-        raise TrainingError(f"{problems[0]}; fix the line or pass --skip-invalid to leave it out")
-    for problem in problems[:20]:
-        click.echo(f"invalid: {problem}", err=True)
-    if problems and not skip_invalid:
-        shown = "listed above" if len(problems) <= 20 else "the first 20 listed above"
-        raise TrainingError(
-            f"{len(problems)} invalid lines ({shown}); "
-            "fix them or pass --skip-invalid to leave them out"
-        )
+        examples += [example for _, example in chosen]
+        owners += [conversation for conversation, _ in chosen]
+    _report(problems, skip_invalid)
     model = resolve_base(base, config.home)
     manifest = run_prepare(
         examples,
@@ -104,6 +117,7 @@ def prepare(
         max_length=max_length,
         scrub=not no_scrub,
         problems=problems,
+        conversations=owners,
     )
     counts = manifest["counts"]
     click.echo(
@@ -112,22 +126,92 @@ def prepare(
     )
 
 
-def _marked_conversations(config: Config) -> list[Any]:
-    """Training examples from the conversations the user marked for training."""
+def _report(problems: list[str], skip_invalid: bool) -> None:
+    """List the bad lines; stop unless --skip-invalid (one bad line: all in one line)."""
+    from training.manifest import TrainingError
+
+    if len(problems) == 1 and not skip_invalid:  # one bad line: say it all in one line
+        raise TrainingError(f"{problems[0]}; fix the line or pass --skip-invalid to leave it out")
+    for problem in problems[:20]:
+        click.echo(f"invalid: {problem}", err=True)
+    if problems and not skip_invalid:
+        shown = "listed above" if len(problems) <= 20 else "the first 20 listed above"
+        raise TrainingError(
+            f"{len(problems)} invalid lines ({shown}); "
+            "fix them or pass --skip-invalid to leave them out"
+        )
+
+
+def _prepare_pairs(
+    config: Config,
+    files: tuple[Path, ...],
+    stored: bool,
+    out: Path,
+    base: str | None,
+    skip_invalid: bool,
+    no_scrub: bool,
+    val_fraction: float,
+    max_length: int,
+) -> None:
+    """`prepare --preferences`: JSONL pairs and/or the store's pairs → a data directory."""
+    from training.base import load_tokenizer, resolve_base
+    from training.manifest import TrainingError
+    from training.preferences import pairs_from_store, prepare_preferences, read_pairs
+
+    pairs, problems = read_pairs(list(files))
+    if stored:
+        from assistant.memory.factory import open_store
+        from assistant.memory.preferences import preference_pairs
+
+        store = open_store(config)
+        try:
+            found = pairs_from_store(preference_pairs(store, marked_only=True))
+        finally:
+            store.close()
+        if not found and not files:
+            raise TrainingError(
+                "no preference pairs in conversations marked for training: rate replies "
+                "(`assistant history rate ID up|down`, thumbs in the app) or pick answers in "
+                "/compare, and mark the conversation (`assistant history mark ID`)"
+            )
+        pairs += found
+    _report(problems, skip_invalid)
+    model = resolve_base(base, config.home)
+    manifest = prepare_preferences(
+        pairs,
+        out,
+        load_tokenizer(model, config.home),
+        model.as_dict(),
+        val_fraction=val_fraction,
+        max_length=max_length,
+        scrub=not no_scrub,
+        problems=problems,
+    )
+    counts = manifest["counts"]
+    click.echo(
+        f"{out}: {counts['train']} training and {counts['val']} held-out preference pairs "
+        f"for {model.name}; next: `assistant train finetune {out} --method dpo --out RUN`"
+    )
+
+
+def _marked_conversations(config: Config) -> list[tuple[str, Any]]:
+    """(conversation id, training example) of the conversations marked for training."""
     from assistant.memory.factory import open_store
     from training.prepare import examples_from_conversations
 
     store = open_store(config)
-    chosen = [
-        [
+    chosen = []
+    for c in store.conversations():
+        if not c.marked_for_training:
+            continue
+        messages = [
             {"role": m.role, "content": m.content}
             for m in store.messages(c.id)
             if m.status == "complete"  # never learn a cut-off reply
         ]
-        for c in store.conversations()
-        if c.marked_for_training
-    ]
-    return list(examples_from_conversations(chosen))
+        for example in examples_from_conversations([messages]):
+            chosen.append((c.id, example))
+    return chosen
 
 
 @train.command()
@@ -137,7 +221,22 @@ def _marked_conversations(config: Config) -> list[Any]:
 @click.option("--max-steps", default=60, show_default=True)
 @click.option("--rank", default=16, show_default=True, help="LoRA rank.")
 @click.option("--alpha", default=32, show_default=True, help="LoRA alpha.")
-@click.option("--lr", "learning_rate", default=5e-4, show_default=True)
+@click.option(
+    "--method",
+    type=click.Choice(["sft", "dpo", "orpo"]),
+    default="sft",
+    show_default=True,
+    help="sft on examples; dpo or orpo on preference pairs (prepare --preferences).",
+)
+@click.option("--beta", default=0.1, show_default=True, help="DPO/ORPO beta.")
+@click.option(
+    "--from-adapter",
+    type=click.Path(path_type=Path),
+    help="DPO/ORPO: start from this finished run's adapter (e.g. an SFT run).",
+)
+@click.option(
+    "--lr", "learning_rate", type=float, help="Learning rate [sft 5e-4, dpo 5e-5, orpo 5e-4]."
+)
 @click.option("--batch-size", default=4, show_default=True)
 @click.option("--save-steps", default=10, show_default=True, help="Checkpoint every N steps.")
 @click.option(
@@ -150,12 +249,16 @@ def finetune(data_dir: Path, out: Path, base: str | None, threads: int | None, *
     """Train a LoRA adapter on DATA_DIR; rerun the same command to resume after a kill."""
     config = _setup(threads)
     from training.base import resolve_base
-    from training.finetune import FinetuneConfig
+    from training.finetune import LEARNING_RATES, FinetuneConfig
     from training.finetune import finetune as run_finetune
     from training.manifest import read_manifest
 
     data = read_manifest(data_dir, "prepare")
     model = resolve_base(base or data["base"]["path"], config.home)
+    if hp["learning_rate"] is None:
+        hp["learning_rate"] = LEARNING_RATES[hp["method"]]
+    if hp["from_adapter"] is not None:
+        hp["from_adapter"] = str(hp["from_adapter"])
     manifest = run_finetune(
         data_dir,
         out,
@@ -178,7 +281,8 @@ def finetune(data_dir: Path, out: Path, base: str | None, threads: int | None, *
 @click.option("--samples", default=8, show_default=True, help="Held-out prompts to generate.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def evaluate(run_dir: Path, samples: int, as_json: bool) -> None:
-    """Validation loss, perplexity and ROUGE-L of the base and the adapter, side by side."""
+    """Base vs adapter: validation loss, perplexity, ROUGE-L (and preference accuracy for
+    DPO/ORPO), the forgetting probe, and your own held-out conversations."""
     config = _setup(None)
     from training.evaluate import evaluate as run_evaluate
     from training.evaluate import table
@@ -195,12 +299,28 @@ def evaluate(run_dir: Path, samples: int, as_json: bool) -> None:
     "--type", "outtype", type=click.Choice(["f16", "q8_0"]), default="f16", help="Merged only."
 )
 @click.option("--threshold", type=float, help="Minimum top-1 agreement for the parity gate.")
-def export(run_dir: Path, name: str, fmt: str, outtype: str, threshold: float | None) -> None:
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Refuse when the forgetting probe got worse than the base beyond its limits.",
+)
+def export(
+    run_dir: Path, name: str, fmt: str, outtype: str, threshold: float | None, strict: bool
+) -> None:
     """Export RUN_DIR as GGUF, check parity with the torch model, and register it."""
     config = _setup(None)
     from training.export import export as run_export
 
-    manifest = run_export(run_dir, name, config.home, fmt, outtype, threshold)
+    manifest = run_export(
+        run_dir,
+        name,
+        config.home,
+        fmt,
+        outtype,
+        threshold,
+        strict=strict,
+        notify=lambda line: click.echo(line, err=True),
+    )
     parity = manifest["parity"]
     click.echo(
         f"{manifest['file']}: top-1 agreement {parity['top1']:.1%}, greedy identical on "

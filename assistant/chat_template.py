@@ -242,8 +242,13 @@ class ChatTemplate:
             f"{', '.join(CHAT_FORMATS)})"
         )
 
-    def render(self, messages: Sequence[Mapping[str, Any]]) -> str:
-        """Render ``messages`` followed by the assistant's turn.
+    def render(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]] | None = None,
+    ) -> str:
+        """Render ``messages`` (and ``tools``, for a template that uses them) followed by the
+        assistant's turn.
 
         Raises:
             InvalidModelError: the template broke a bound (time, size, recursion).
@@ -259,7 +264,7 @@ class ChatTemplate:
             "add_generation_prompt": True,
             "raise_exception": _raise_exception,
             "strftime_now": _strftime_now,
-            "tools": None,
+            "tools": [dict(t) for t in tools] if tools else None,
             "functions": None,
         }
         parts: list[str] = []
@@ -282,9 +287,26 @@ class ChatTemplate:
             del _limits.chars
         return "".join(parts)
 
-    def __call__(self, *, messages: Sequence[Mapping[str, Any]]) -> RenderedPrompt:
+    def __call__(
+        self,
+        *,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]] | None = None,
+    ) -> RenderedPrompt:
         """The formatter interface the llama.cpp backend calls."""
-        return RenderedPrompt(self.render(messages), [self.eos_token] if self.eos_token else [])
+        stops = [self.eos_token] if self.eos_token else []
+        return RenderedPrompt(self.render(messages, tools), stops)
+
+
+def uses_tools(source: str) -> bool:
+    """Whether a chat template reads the ``tools`` variable (it can render tool schemas)."""
+    from jinja2 import meta
+
+    try:
+        parsed = _BoundedEnvironment().parse(source)
+    except Exception:  # a template that does not compile renders no tools
+        return False
+    return "tools" in meta.find_undeclared_variables(parsed)
 
 
 def check_template(source: str, *, model: str) -> None:

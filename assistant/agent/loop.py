@@ -123,10 +123,10 @@ class ReActAgent:
             for name, pattern in patterns.items()
         }
 
-    def ask(self, question: str) -> AgentResult:
+    def ask(self, question: str, tool_choice: str | None = None) -> AgentResult:
         """Run to the end and return the result."""
         result = None
-        for event in self.run(question):
+        for event in self.run(question, tool_choice=tool_choice):
             if isinstance(event, AgentResult):
                 result = event
         assert result is not None
@@ -146,13 +146,17 @@ class ReActAgent:
         history: Sequence[ChatMessage] = (),
         system: str | None = None,
         route_question: str | None = None,
+        tool_choice: str | None = None,
     ) -> Generator[AgentEvent, None, None]:
         """Yield events for one question; the last event is the AgentResult.
 
         ``system`` replaces the instructions (the turn owner adds the running summary);
         ``route_question`` is what routing reads when ``question`` carries more (the user's
-        own words, without the recalled facts shown with them).
+        own words, without the recalled facts shown with them). ``tool_choice`` names the
+        tool the first step must call (instead of routing); the model writes its input.
         """
+        if tool_choice is not None and tool_choice not in self.tools:
+            raise ValueError(f"tool_choice {tool_choice!r} is not one of {list(self.tools)}")
         messages: list[ChatMessage] = [
             {"role": "system", "content": system or self.system_prompt()},
             *self.examples(),
@@ -169,7 +173,9 @@ class ReActAgent:
             index += 1
             yield StepStarted(index)
             first = None
-            if index == 1 and self.router is not None:
+            if index == 1 and tool_choice is not None:
+                first = route = Route(tool_choice, None, "forced")
+            elif index == 1 and self.router is not None:
                 first = route = self.router.route(route_question or question, self.conversation_id)
             stream = self._streams(route)
             if first is not None and first.tool is not None and first.tool_input is not None:

@@ -13,7 +13,8 @@ from typing import Any
 from langchain_core.tools import BaseTool
 
 from assistant.agent.events import AgentResult, FinalToken
-from assistant.agent.loop import Approve, ReActAgent
+from assistant.agent.loop import Approve
+from assistant.agent.native import Agent, make_agent
 from assistant.backends.base import Backend, Token
 from assistant.memory.reply import FinalText
 from assistant.responders import Turn
@@ -36,7 +37,8 @@ class AgentResponder:
     ) -> None:
         self.backend = backend
         # Greedy by default: tool choice and tool inputs should not depend on the dice.
-        self.agent = ReActAgent(
+        # Native tool calls where the model's template renders tools, else the ReAct loop.
+        self.agent: Agent = make_agent(
             backend,
             tools,
             max_steps=max_steps,

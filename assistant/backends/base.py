@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypedDict
+from typing import Any, NotRequired, Protocol, TypedDict
 
 
 class ChatMessage(TypedDict):
-    """An OpenAI-style chat message, the backends' wire format."""
+    """An OpenAI-style chat message, the backends' wire format.
+
+    Native tool calling adds ``tool_calls`` to an assistant message (OpenAI's shape, with
+    ``arguments`` as a dict, as chat templates expect) and ``tool_call_id`` / ``name`` to a
+    ``tool`` message; see :mod:`assistant.agent.native`.
+    """
 
     role: str
     content: str
+    tool_calls: NotRequired[list[dict[str, Any]]]
+    tool_call_id: NotRequired[str]
+    name: NotRequired[str]
 
 
 @dataclass(frozen=True)
@@ -27,6 +35,8 @@ class GenerationOptions:
     # Constrained output: a GBNF grammar, or a JSON schema compiled to one.
     grammar: str | None = None
     json_schema: dict[str, Any] | None = None
+    # Tools (OpenAI function schemas) rendered into a chat template that supports them.
+    tools: tuple[dict[str, Any], ...] | None = None
     # Key under which a local backend keeps this conversation's KV state when switching.
     conversation_id: str | None = None
 

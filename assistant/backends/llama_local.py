@@ -268,11 +268,27 @@ class LlamaCppBackend:
         """Count the tokens of ``text`` with the model's own tokenizer."""
         return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
-    def render_prompt(self, messages: Sequence[ChatMessage]) -> tuple[list[int], list[str]]:
-        """Render messages with the chat template; return (prompt tokens, stop strings)."""
+    @property
+    def tool_template(self) -> str | None:
+        """The embedded chat template if it renders tools (native tool calling), else None."""
+        source = self.info.chat_template
+        if self._chat_format is not None or not source:
+            return None
+        from assistant.chat_template import uses_tools
+
+        return source if uses_tools(source) else None
+
+    def render_prompt(
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[dict[str, Any]] | None = None,
+    ) -> tuple[list[int], list[str]]:
+        """Render messages (and tools, when given) with the chat template; return (prompt
+        tokens, stop strings)."""
         llama = self.llama
+        extra = {"tools": list(tools)} if tools else {}
         try:
-            result = self._formatter(messages=[dict(m) for m in messages])
+            result = self._formatter(messages=[dict(m) for m in messages], **extra)
         except AssistantError:  # a bound broken (ChatTemplate): its message says what to do
             raise
         except Exception as exc:  # the Jinja template raised (e.g. roles out of order)
@@ -349,7 +365,7 @@ class LlamaCppBackend:
         with self._lock:
             start = time.perf_counter()
             llama = self.llama
-            tokens, template_stops = self.render_prompt(messages)
+            tokens, template_stops = self.render_prompt(messages, options.tools)
             room = self.n_ctx - len(tokens)
             if room < 1:
                 raise ContextOverflowError(

@@ -29,6 +29,11 @@ COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand("train", "Mark this conversation for training an adapter (toggle)"),
     SlashCommand("system", "Edit this conversation's system prompt / persona", "[TEXT]"),
     SlashCommand(
+        "persona",
+        "Apply a saved template (system prompt, sampling, mode); alone: list them",
+        "[NAME|none]",
+    ),
+    SlashCommand(
         "memory", "Show the memory (strategy, summary, facts) or set the strategy", "[STRATEGY]"
     ),
     SlashCommand("ingest", "Add files or folders to your documents", "PATH"),

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from tui.budget import Budget
     from tui.widgets.agent_step import AgentStepView
     from tui.widgets.message import ChatMessageView
+    from tui.widgets.thinking_fold import ThinkingFold
 
 
 @dataclass
@@ -42,6 +43,9 @@ class LiveReply:
     mode: str = "chat"
     parts: list[str] = field(default_factory=list)
     steps: list[StepRecord] = field(default_factory=list)
+    # A reasoning model's <think> text so far, and the fold that shows it.
+    thinking: list[str] = field(default_factory=list)
+    fold: ThinkingFold | None = None
     view: ChatMessageView | None = None
     shown: int = 0  # how many parts the view shows
     timer: Timer | None = None

@@ -16,6 +16,7 @@ from assistant.config import Config
 from tui.commands import SlashCommand, help_markdown
 from tui.conversation_commands import NONE_WORDS, ConversationCommands, ConversationHost
 from tui.keys import KeyMap
+from tui.persona_commands import PersonaCommands
 from tui.screens.pick import PickScreen
 
 
@@ -57,6 +58,7 @@ class SlashCommands:
     def __init__(self, host: ChatHost) -> None:
         self.host = host
         self.conversation = ConversationCommands(host)
+        self.personas = PersonaCommands(host)  # /persona
         on = self.conversation
         self.handlers: dict[str, Callable[[str], bool]] = {
             "new": self.new,
@@ -69,6 +71,7 @@ class SlashCommands:
             "ingest": self.ingest,
             "train": on.train,
             "system": on.system,
+            "persona": self.personas.persona,
             "memory": on.memory,
             "export": on.export,
             "rename": on.rename,

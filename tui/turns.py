@@ -114,12 +114,22 @@ class Turns:
         """Acknowledge a "remember that ..." the session stored."""
         self.host.notify(f"remembered: {fact}", markup=False)
 
+    def show_thinking(self, live: LiveReply) -> None:
+        """Fold a reasoning model's <think> text above its reply (collapsed)."""
+        from tui.widgets.thinking_fold import ThinkingFold
+
+        if live.view is not None and live.fold is None:
+            live.fold = ThinkingFold(live=live)
+            self.widgets.transcript.mount(live.fold, before=live.view)
+
     def finish_live(self, live: LiveReply, outcome: TurnOutcome) -> None:
         """The worker ended: render the reply once, in full, and report."""
         host, prompt, status = self.host, self.widgets.prompt, self.widgets.status
         self.live = None
         stopped, error = outcome.stopped, outcome.error
         unsure = None if outcome.done is None else low_confidence(outcome.done.extra)
+        if live.fold is not None:
+            live.fold.finish()
         self.widgets.transcript.finish_live(
             live,
             stopped=stopped,

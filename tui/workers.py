@@ -95,6 +95,9 @@ class TurnReport(Protocol):
     def fact_stored(self, fact: str) -> None:
         """Say that a "remember that ..." was stored."""
 
+    def show_thinking(self, live: LiveReply) -> None:
+        """A reasoning model began a <think> block: fold it above the reply."""
+
     def finish_live(self, live: LiveReply, outcome: TurnOutcome) -> None:
         """The turn ended."""
 
@@ -199,11 +202,18 @@ def show_event(
     from assistant.agent.events import Observed, ToolCalled
     from assistant.memory.reply import FactStored, FinalText
     from assistant.responders import Sources
+    from assistant.thinking import Thinking
 
     if isinstance(event, Token):
         # The screen shows the parts on its own timer, so the worker never waits for a
         # render: generation runs at the backend's pace.
         live.parts.append(event.text)
+    elif isinstance(event, Thinking):  # shown folded, by the fold's own timer
+        if event.moved:  # what streamed as the answer was reasoning
+            live.parts.clear()
+        live.thinking.append(event.text)
+        if len(live.thinking) == 1:
+            ui(host.show_thinking, live)
     elif isinstance(event, Done):
         outcome.done = event
     elif isinstance(event, FinalText):  # the agent's answer as stored, replacing the stream

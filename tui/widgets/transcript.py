@@ -16,6 +16,7 @@ from textual.widgets import Label
 from tui.live import LiveReply, StepRecord
 from tui.widgets.agent_step import AgentStepView
 from tui.widgets.message import STOPPED, ChatMessageView
+from tui.widgets.thinking_fold import ThinkingFold
 
 if TYPE_CHECKING:  # importing the memory package at startup would load sqlite_utils
     from assistant.memory.records import Message
@@ -52,6 +53,8 @@ def stored_views(messages: list[Message], live: LiveReply | None) -> list[Widget
         view = ChatMessageView(message.role, text, message_id=message.id)
         if stopped:
             view.add_class("stopped")
+        if message.reasoning:  # a reasoning model's <think> text, folded
+            views.append(ThinkingFold(message.reasoning))
         views.append(view)
         for step in message.steps or []:
             if step.get("tool"):
@@ -67,6 +70,9 @@ def stored_views(messages: list[Message], live: LiveReply | None) -> list[Widget
     if live is not None:
         live.view = ChatMessageView("assistant", live.text or "…")
         live.shown = len(live.parts)
+        if live.thinking:
+            live.fold = ThinkingFold(live=live)
+            views.append(live.fold)
         views.append(live.view)
         views += [step_view(record) for record in live.steps]
     return views

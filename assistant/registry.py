@@ -243,6 +243,36 @@ class ModelRegistry:
             models[name] = data
         return entry, info
 
+    def add_embedding(self, path: Path, name: str, base: str) -> ModelEntry:
+        """Register a sentence-transformers model directory (kind ``embedding``).
+
+        ``base`` names the model it was adapted from (`assistant train embeddings`).
+
+        Raises:
+            ConfigError: the name is taken or malformed, or ``path`` is not a model folder.
+        """
+        if not _NAME_RE.match(name):
+            raise ConfigError(
+                f"invalid model name {name!r}: use letters, digits, '.', '_' or '-' (max 80)"
+            )
+        resolved = path.expanduser().resolve()
+        if not (resolved / "modules.json").is_file():
+            raise ConfigError(f"no sentence-transformers model at {resolved}")
+        entry = ModelEntry(
+            name=name,
+            path=resolved,
+            kind="embedding",
+            base=base,
+            added_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        with self._locked() as models:
+            if name == BUNDLED_NAME or name in models:
+                raise _taken(name)
+            data = entry.as_dict()
+            del data["name"], data["builtin"]
+            models[name] = data
+        return entry
+
     def remove(self, name: str) -> ModelEntry:
         """Unregister ``name`` (the file itself is left on disk).
 

@@ -158,8 +158,12 @@ def prompt_opens_thinking(prompt: str) -> bool:
 def separate_thinking(events: Iterable[Any], opened: bool = False) -> Iterator[Any]:
     """A backend's events with reasoning as :class:`Thinking` and the answer as Token.
 
-    Other events pass through; what the splitter held back comes out before ``Done``.
+    Other events pass through; what the splitter held back comes out before ``Done``. A
+    whole answer that replaces the stream (the agent's ``FinalText``) loses its think
+    blocks too; their text becomes reasoning unless it already streamed as such.
     """
+    from assistant.memory.reply import FinalText  # the memory package imports this module
+
     splitter = ThinkSplitter(opened)
 
     def pieces(parts: list[Piece]) -> Iterator[Any]:
@@ -175,5 +179,10 @@ def separate_thinking(events: Iterable[Any], opened: bool = False) -> Iterator[A
             continue
         if isinstance(event, Done):
             yield from pieces(splitter.close())
+        elif isinstance(event, FinalText) and (OPEN in event.text or CLOSE in event.text):
+            reasoning, answer = split_thinking(event.text)
+            if reasoning and not splitter.thinking:
+                yield Thinking(reasoning)
+            event = FinalText(answer, event.steps)
         yield event
     yield from pieces(splitter.close())

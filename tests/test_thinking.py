@@ -107,6 +107,15 @@ def test_separate_thinking_flushes_what_it_held_before_done() -> None:
     assert isinstance(out[-1], Done)
 
 
+def test_a_final_answer_that_replaces_the_stream_loses_its_think_block() -> None:
+    from assistant.memory.reply import FinalText
+
+    out = list(separate_thinking([FinalText("<think>plan</think> 42", ["step"])]))
+    assert out == [Thinking("plan"), FinalText("42", ["step"])]
+    streamed = [Token("<think>plan</think>"), FinalText("<think>plan</think> 42")]
+    assert list(separate_thinking(streamed)) == [Thinking("plan"), FinalText("42")]
+
+
 # -- a conversation with a reasoning model ---------------------------------------------
 
 

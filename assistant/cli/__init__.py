@@ -16,6 +16,7 @@ from assistant.cli.memory import memory
 from assistant.cli.models import models
 from assistant.cli.templates import templates
 from assistant.cli.train import train
+from assistant.cli.train_embeddings import embeddings
 from assistant.errors import AssistantError
 from assistant.logs import quiet_library_noise
 
@@ -63,6 +64,7 @@ def chat(
 
 for command in (ask, models, history, memory, ingest, resync, search, sources, train, templates):
     cli.add_command(command)
+train.add_command(embeddings)
 
 
 def main() -> None:

@@ -347,5 +347,10 @@ def open_index(
             sqlite3.connect(str(home / "catalog.db"), check_same_thread=False)
         )
     catalog = Catalog(db)
-    store = open_store(home / "chroma", chroma_server)
-    return DocumentIndex(catalog, store, Embedder(embedding_model))
+    # The served collection and the model that made it (`assistant train embeddings`
+    # switches both at once); without a switch, the configured model's "documents".
+    from assistant.rag.reembed import active
+
+    served = active(home)
+    store = open_store(home / "chroma", chroma_server, served.collection)
+    return DocumentIndex(catalog, store, Embedder(served.model or embedding_model))

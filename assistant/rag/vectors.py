@@ -25,6 +25,7 @@ class VectorStore:
     def __init__(self, client: Any, collection: str = COLLECTION) -> None:
         """Wrap a chromadb client; use :func:`open_store` to build one from settings."""
         self.client = client
+        self.name = collection
         self.collection = client.get_or_create_collection(
             collection, embedding_function=None, metadata={"hnsw:space": "cosine"}
         )
@@ -39,6 +40,16 @@ class VectorStore:
                 metadatas=[{"path": p} for p in paths[start:end]],
             )
 
+    def drop_other_collections(self, keep: set[str]) -> list[str]:
+        """Delete every collection of this client not named in ``keep``; return their names."""
+        dropped = []
+        for found in self.client.list_collections():
+            name = found if isinstance(found, str) else found.name
+            if name not in keep:
+                self.client.delete_collection(name)
+                dropped.append(name)
+        return dropped
+
     def delete_path(self, path: str) -> None:
         """Remove every vector of ``path``."""
         self.collection.delete(where={"path": path})
@@ -46,6 +57,44 @@ class VectorStore:
     def count(self) -> int:
         """Number of stored vectors."""
         return int(self.collection.count())
+
+    def ids(self) -> set[str]:
+        """Every stored chunk id (read in pages, so a big collection is not one request)."""
+        found: set[str] = set()
+        offset = 0
+        while True:
+            page = self.collection.get(include=[], limit=_BATCH * 5, offset=offset)
+            found.update(str(i) for i in page["ids"])
+            if len(page["ids"]) < _BATCH * 5:
+                return found
+            offset += len(page["ids"])
+
+    def delete(self, ids: list[str]) -> None:
+        """Remove the vectors of ``ids``."""
+        for start in range(0, len(ids), _BATCH):
+            self.collection.delete(ids=ids[start : start + _BATCH])
+
+    def neighbours(self, ids: list[str], limit: int = 8) -> dict[str, list[tuple[str, float, str]]]:
+        """For each stored id, its nearest stored chunks: ``(id, similarity, path)`` best first."""
+        out: dict[str, list[tuple[str, float, str]]] = {}
+        for start in range(0, len(ids), _BATCH):
+            got = self.collection.get(ids=ids[start : start + _BATCH], include=["embeddings"])
+            if not len(got["ids"]):
+                continue
+            result = self.collection.query(
+                query_embeddings=got["embeddings"],
+                n_results=min(limit + 1, max(1, self.count())),
+                include=["distances", "metadatas"],
+            )
+            for own, found, dist, meta in zip(
+                got["ids"], result["ids"], result["distances"], result["metadatas"], strict=True
+            ):
+                out[str(own)] = [
+                    (str(i), 1.0 - float(d), str((m or {}).get("path", "")))
+                    for i, d, m in zip(found, dist, meta, strict=True)
+                    if i != own
+                ]
+        return out
 
     def query(self, vector: NDArray[np.float32], limit: int) -> list[tuple[str, float]]:
         """Return ``(chunk id, cosine similarity)`` best first."""
@@ -59,7 +108,7 @@ class VectorStore:
         return [(str(i), 1.0 - float(d)) for i, d in zip(ids, distances, strict=True)]
 
 
-def open_store(home: Path, server: str | None = None) -> VectorStore:
+def open_store(home: Path, server: str | None = None, collection: str = COLLECTION) -> VectorStore:
     """Open the vector store: on disk under ``home``, or on a chroma server ``host:port``.
 
     Raises:
@@ -71,7 +120,7 @@ def open_store(home: Path, server: str | None = None) -> VectorStore:
     settings = Settings(anonymized_telemetry=False)
     if not server:
         home.mkdir(parents=True, exist_ok=True)
-        return VectorStore(chromadb.PersistentClient(path=str(home), settings=settings))
+        return VectorStore(chromadb.PersistentClient(path=str(home), settings=settings), collection)
     host, _, port = server.removeprefix("http://").rstrip("/").rpartition(":")
     if not host or not port.isdigit():
         raise ConfigError(f"rag_chroma_server must be HOST:PORT, got {server!r}")
@@ -83,4 +132,4 @@ def open_store(home: Path, server: str | None = None) -> VectorStore:
             f"cannot reach the chroma server at {server} ({exc}); start it with "
             f"`chroma run --path DIR --host {host} --port {port}` or unset rag_chroma_server"
         ) from exc
-    return VectorStore(client)
+    return VectorStore(client, collection)

@@ -1,0 +1,285 @@
+"""Adapt the embedding model to the indexed documents, with no labels.
+
+Training pairs are mined from the catalog's own chunks: a section's heading and its text, a
+sentence and the rest of its chunk (the inverse cloze task), a file's title and its first
+chunk. Each pair gets a hard negative from the current dense index: the nearest chunk of
+another file. sentence-transformers' own trainer fits them with
+``MultipleNegativesRankingLoss`` (in-batch negatives plus the hard one) under a time budget.
+
+Pairs from about a tenth of the files are held out; :func:`score` ranks their positives
+for their anchors (sentence-transformers' ``InformationRetrievalEvaluator``), so the
+adapted model is compared with the current one on text neither was trained on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import AssistantError
+
+# Fewer chunks than this give too few pairs to learn from or to judge the result on.
+MIN_CHUNKS = 20
+HELD_OUT_SHARE = 0.1
+MAX_HELD_OUT = 120
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`\"'(])|\n{2,}")
+# A stored vector this close to the positive's is a copy of it, not a negative.
+_DUPLICATE_SIMILARITY = 0.97
+
+
+class AdaptError(AssistantError):
+    """The documents cannot be used to adapt the embedding model (say why)."""
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One mined training example: ``anchor`` should find ``positive`` (not ``negative``)."""
+
+    anchor: str
+    positive: str
+    kind: str  # "heading", "sentence" or "title"
+    path: str
+    chunk_id: str
+    negative: str = ""
+
+
+@dataclass(frozen=True)
+class Mined:
+    """Training pairs and the held-out pairs (from other files) used to judge a model."""
+
+    train: list[Pair]
+    held_out: list[Pair]
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def sentences(text: str) -> list[str]:
+    """Split text into sentence-like pieces (on ., ! or ? before a capital, or blank lines)."""
+    return [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]
+
+
+def pairs_from_chunks(rows: list[dict[str, Any]], seed: int = 0) -> list[Pair]:
+    """Mine pairs from catalog chunk rows (``id``, ``path``, ``heading``, ``text``, ``ordinal``).
+
+    - heading: the last part of a section's heading path and the text of its first chunk;
+    - sentence: one sentence (6-40 words) and the rest of its chunk, heading included;
+    - title: a file's title (first heading, else its file name) and its first chunk.
+    """
+    rng = random.Random(seed)
+    pairs: list[Pair] = []
+    seen_headings: set[tuple[str, str]] = set()
+    first_of_file: dict[str, dict[str, Any]] = {}
+    for row in sorted(rows, key=lambda r: (r["path"], r["ordinal"])):
+        path, heading, text = row["path"], row["heading"] or "", row["text"]
+        first_of_file.setdefault(path, row)
+        parts = [p.strip() for p in heading.split(" > ") if p.strip()]
+        if parts and (path, heading) not in seen_headings and _words(text) >= 12:
+            seen_headings.add((path, heading))
+            if _words(parts[-1]) >= 2 or len(parts[-1]) >= 8:
+                pairs.append(Pair(parts[-1], text, "heading", path, row["id"]))
+        pieces = sentences(text)
+        candidates = [i for i, s in enumerate(pieces) if 6 <= _words(s) <= 40]
+        if candidates and len(pieces) > 1:
+            pick = rng.choice(candidates)
+            rest = " ".join(p for i, p in enumerate(pieces) if i != pick)
+            if _words(rest) >= 15:
+                context = f"{heading}\n{rest}" if heading else rest
+                pairs.append(Pair(pieces[pick], context, "sentence", path, row["id"]))
+    for path, row in first_of_file.items():
+        heading = (row["heading"] or "").split(" > ")[0].strip()
+        title = heading or Path(path).stem.replace("_", " ").replace("-", " ")
+        if _words(row["text"]) >= 12 and len(title) >= 4:
+            pairs.append(Pair(title, row["text"], "title", path, row["id"]))
+    return pairs
+
+
+def add_hard_negatives(
+    pairs: list[Pair],
+    neighbours: Callable[[list[str]], dict[str, list[tuple[str, float, str]]]],
+    texts: dict[str, str],
+) -> list[Pair]:
+    """Give each pair the nearest chunk of another file as its negative (when there is one).
+
+    ``neighbours`` maps chunk ids to ``(chunk id, similarity, path)`` nearest first, from
+    the current index; ``texts`` maps chunk ids to what was embedded.
+    """
+    near = neighbours(sorted({p.chunk_id for p in pairs}))
+    out = []
+    for pair in pairs:
+        negative = next(
+            (
+                texts[cid]
+                for cid, sim, path in near.get(pair.chunk_id, [])
+                if path != pair.path and sim < _DUPLICATE_SIMILARITY and cid in texts
+            ),
+            "",
+        )
+        out.append(Pair(pair.anchor, pair.positive, pair.kind, pair.path, pair.chunk_id, negative))
+    return out
+
+
+def split(pairs: list[Pair], share: float = HELD_OUT_SHARE, limit: int = MAX_HELD_OUT) -> Mined:
+    """Hold out the pairs of about ``share`` of the files (at most ``limit`` pairs).
+
+    Files are taken in a stable hash order, so re-runs hold out the same ones, until at
+    least ``share`` of the pairs (and 10, when there are 50) are held out.
+    """
+    paths = sorted({p.path for p in pairs}, key=lambda p: hashlib.sha1(p.encode()).hexdigest())
+    if len(paths) <= 1:  # one file: hold out chunks instead
+        ids = sorted({p.chunk_id for p in pairs})
+        cut = set(ids[:: max(2, round(1 / share))])
+        return Mined(
+            [p for p in pairs if p.chunk_id not in cut], [p for p in pairs if p.chunk_id in cut]
+        )
+    per_path: dict[str, int] = {}
+    for pair in pairs:
+        per_path[pair.path] = per_path.get(pair.path, 0) + 1
+    wanted = max(share * len(pairs), min(10, len(pairs) // 5))
+    held: set[str] = set()
+    count = 0
+    for path in paths[:-1]:  # at least one file is always left to train on
+        if count >= wanted:
+            break
+        held.add(path)
+        count += per_path[path]
+    held_out = [p for p in pairs if p.path in held]
+    return Mined([p for p in pairs if p.path not in held], held_out[:limit])
+
+
+def score(model: Any, held_out: list[Pair]) -> float:
+    """nDCG@10 of ``model`` ranking each held-out anchor's positive among all held-out texts."""
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+
+    if not held_out:
+        raise AdaptError("no held-out pairs to judge the model on")
+    corpus: dict[str, Any] = {}
+    queries: dict[str, Any] = {}
+    relevant: dict[str, set[str]] = {}
+    by_text: dict[str, str] = {}
+    for n, pair in enumerate(held_out):
+        for text in (pair.positive, pair.negative):
+            if text and text not in by_text:
+                by_text[text] = f"d{len(by_text)}"
+                corpus[by_text[text]] = text
+        queries[f"q{n}"] = pair.anchor
+        relevant[f"q{n}"] = {by_text[pair.positive]}
+    evaluator = InformationRetrievalEvaluator(
+        queries, corpus, relevant, name="held", write_csv=False, batch_size=32
+    )
+    result = evaluator(model)
+    key = next(k for k in result if k.endswith("ndcg@10"))
+    return float(result[key])
+
+
+def _time_budget(seconds: float) -> Any:
+    """A trainer callback that stops training once ``seconds`` have passed."""
+    from transformers import TrainerCallback
+
+    class TimeBudget(TrainerCallback):
+        def __init__(self) -> None:
+            self.started = time.monotonic()
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self.started = time.monotonic()
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if time.monotonic() - self.started >= seconds:
+                control.should_training_stop = True
+
+    return TimeBudget()
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a training run did."""
+
+    steps: int
+    seconds: float
+    pairs: int
+
+
+def train(
+    base: Path,
+    pairs: list[Pair],
+    out: Path,
+    *,
+    seconds: float = 300.0,
+    max_steps: int = 2000,
+    epochs: int = 1,
+    batch_size: int = 16,
+    learning_rate: float = 2e-5,
+    max_length: int = 128,
+    seed: int = 0,
+    progress: bool = True,
+) -> TrainResult:
+    """Fine-tune the sentence-transformers model at ``base`` on ``pairs``; save it to ``out``.
+
+    Texts are cut at ``max_length`` word pieces while training (half the cost of the
+    256 the index embeds with; the start of a chunk carries its topic).
+
+    Stops at ``seconds``, ``max_steps`` or after ``epochs``, whichever comes first; the
+    learning rate stays constant after a short warm-up, so a run cut short by the time
+    budget is as finished as one that ran out of pairs.
+    """
+    from datasets import Dataset
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    if not pairs:
+        raise AdaptError("no training pairs were mined from the documents")
+    started = time.monotonic()
+    model = SentenceTransformer(str(base), device="cpu")
+    model.max_seq_length = max_length
+    columns: dict[str, list[str]] = {
+        "anchor": [p.anchor for p in pairs],
+        "positive": [p.positive for p in pairs],
+    }
+    if all(p.negative for p in pairs):
+        columns["negative"] = [p.negative for p in pairs]
+    else:  # MNRL needs every row to have the same columns: drop negatives rather than pad
+        columns = {"anchor": columns["anchor"], "positive": columns["positive"]}
+    dataset = Dataset.from_dict(columns).shuffle(seed=seed)
+    steps_per_epoch = max(1, len(pairs) // batch_size)
+    with tempfile.TemporaryDirectory(prefix="embed-train-") as scratch:
+        args = SentenceTransformerTrainingArguments(
+            output_dir=scratch,
+            max_steps=min(max_steps, steps_per_epoch * epochs),
+            per_device_train_batch_size=batch_size,
+            learning_rate=learning_rate,
+            lr_scheduler_type="constant_with_warmup",
+            warmup_steps=min(10, steps_per_epoch),
+            batch_sampler="no_duplicates",
+            save_strategy="no",
+            report_to="none",
+            logging_strategy="no",
+            use_cpu=True,
+            seed=seed,
+            disable_tqdm=not progress,
+            dataloader_num_workers=0,
+        )
+        trainer = SentenceTransformerTrainer(
+            model=model,
+            args=args,
+            train_dataset=dataset,
+            loss=MultipleNegativesRankingLoss(model),
+            callbacks=[_time_budget(seconds)],
+        )
+        trainer.train()
+    steps = int(trainer.state.global_step)
+    partial = out.with_name(out.name + ".partial")
+    model.save(str(partial))
+    partial.rename(out)  # a kill before this leaves only the .partial folder
+    return TrainResult(steps, time.monotonic() - started, len(pairs))

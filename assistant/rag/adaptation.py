@@ -1,0 +1,176 @@
+"""`assistant train embeddings`: mine pairs, train, judge, register, re-embed, switch.
+
+The adapted model is judged against the model the index serves now on pairs held out
+from other files; it is switched to only when it ranks them better (``force`` overrides).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import ConfigError
+from assistant.rag import adapt
+from assistant.rag.embeddings import DEFAULT_MODEL, resolve_model_path
+from assistant.rag.reembed import Embeddings, ReembedReport, pending, reembed
+
+
+@dataclass
+class AdaptReport:
+    """What one adaptation did, with the numbers that decided the switch."""
+
+    name: str
+    path: str
+    pairs: dict[str, int] = field(default_factory=dict)  # training pairs per kind
+    held_out: int = 0
+    steps: int = 0
+    train_seconds: float = 0.0
+    current_score: float = 0.0  # nDCG@10 on the held-out pairs, the served model
+    adapted_score: float = 0.0  # the same for the adapted model
+    switched: bool = False
+    reason: str = ""
+    reembed: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return dict(self.__dict__)
+
+
+def _rows(index: Any) -> list[dict[str, Any]]:
+    with index.catalog.lock:
+        return list(
+            index.catalog.db.execute_returning_dicts(
+                "SELECT id, path, ordinal, heading, text FROM chunks"
+            )
+        )
+
+
+def mine(index: Any, seed: int = 0) -> adapt.Mined:
+    """Pairs from the index's chunks, hard negatives from its vectors, split by file."""
+    from assistant.rag.index import _embed_text
+
+    rows = _rows(index)
+    if len(rows) < adapt.MIN_CHUNKS:
+        raise adapt.AdaptError(
+            f"only {len(rows)} chunks are indexed; ingest more documents first "
+            f"(at least {adapt.MIN_CHUNKS} chunks)"
+        )
+    texts = {r["id"]: _embed_text(r["heading"] or "", r["text"]) for r in rows}
+    pairs = adapt.pairs_from_chunks(rows, seed)
+    pairs = adapt.add_hard_negatives(pairs, index.store.neighbours, texts)
+    return adapt.split(pairs)
+
+
+def _load(path: Path) -> Any:
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(path), device="cpu")
+
+
+def adapt_index(
+    index_home: Path,
+    data_home: Path,
+    *,
+    base: str | None = None,
+    name: str | None = None,
+    chroma_server: str | None = None,
+    seconds: float = 300.0,
+    max_steps: int = 2000,
+    batch_size: int = 16,
+    force: bool = False,
+    progress: bool = True,
+    reembed_progress: Callable[[int, int], None] | None = None,
+    say: Callable[[str], None] = lambda line: None,
+    candidate: Path | None = None,
+) -> AdaptReport:
+    """Adapt ``base`` (default: the bundled MiniLM) to the documents under ``index_home``.
+
+    ``candidate`` skips training and judges that model directory instead (what a test
+    uses to offer a model known to be worse).
+
+    Raises:
+        AdaptError: too few chunks, or nothing could be mined.
+        ConfigError: a re-embed is unfinished (resume it first) or the name is taken.
+    """
+    from assistant.rag.index import open_index
+    from assistant.registry import ModelRegistry
+
+    unfinished = pending(index_home)
+    if unfinished is not None:
+        raise ConfigError(
+            f"re-embedding into {unfinished.collection!r} did not finish; run "
+            "`assistant train embeddings --resume` first"
+        )
+    name = name or datetime.now(UTC).strftime("docs-%Y%m%d-%H%M%S")
+    out = data_home / "embeddings" / name
+    if out.exists() or ModelRegistry(data_home)._has(name):
+        raise ConfigError(f"an embedding model named {name!r} exists; choose another --name")
+    index = open_index(index_home, embedding_model=base, chroma_server=chroma_server)
+    mined = mine(index)
+    kinds = Counter(p.kind for p in mined.train)
+    listed = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+    say(
+        f"mined {len(mined.train)} training pairs ({listed}) "
+        f"and {len(mined.held_out)} held-out pairs from {index.catalog.chunk_count()} chunks"
+    )
+    report = AdaptReport(name, str(out), dict(kinds), len(mined.held_out))
+    if candidate is None:
+        started = time.monotonic()
+        result = adapt.train(
+            resolve_model_path(base),
+            mined.train,
+            out,
+            seconds=seconds,
+            max_steps=max_steps,
+            batch_size=batch_size,
+            progress=progress,
+        )
+        report.steps, report.train_seconds = result.steps, time.monotonic() - started
+        say(f"trained {result.steps} steps in {report.train_seconds:.0f} s")
+    else:
+        out = candidate
+        report.path = str(out)
+    ModelRegistry(data_home).add_embedding(out, name, base or DEFAULT_MODEL)
+    report.current_score = adapt.score(_load(index.embedder.path), mined.held_out)
+    report.adapted_score = adapt.score(_load(out), mined.held_out)
+    say(f"held-out nDCG@10: current {report.current_score:.4f}, adapted {report.adapted_score:.4f}")
+    if report.adapted_score <= report.current_score and not force:
+        report.reason = (
+            f"not switched: the adapted model ranks the held-out pairs no better "
+            f"({report.adapted_score:.4f} vs {report.current_score:.4f}); it stays "
+            f"registered as {name!r}"
+        )
+        say(report.reason)
+        return report
+    target = Embeddings(f"documents-{name}", str(out.resolve()), name)
+    done = reembed(
+        index_home, index.catalog, target, server=chroma_server, progress=reembed_progress
+    )
+    report.switched, report.reembed = done.switched, done.as_dict()
+    say(f"re-embedded {done.embedded} chunks in {done.seconds:.0f} s; now serving {name!r}")
+    return report
+
+
+def resume(
+    index_home: Path,
+    *,
+    chroma_server: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ReembedReport:
+    """Finish an interrupted re-embed (the served embeddings were untouched until now).
+
+    Raises:
+        ConfigError: there is nothing to resume.
+    """
+    from assistant.rag.index import open_index
+
+    target = pending(index_home)
+    if target is None:
+        raise ConfigError("no re-embedding to resume")
+    index = open_index(index_home, chroma_server=chroma_server)
+    return reembed(index_home, index.catalog, target, server=chroma_server, progress=progress)

@@ -1,0 +1,229 @@
+"""Adapting the embedding model to the documents: mined pairs, a real (short) training run,
+registration, re-embedding into a new collection, the held-out guard, and kill -9 safety.
+
+The corpus is the project's own READMEs plus the RAG fixture documents (about 40 chunks),
+ingested once with the real MiniLM into a real chromadb and copied for each test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from assistant.cli import cli
+from assistant.rag import adapt
+from assistant.rag.adaptation import adapt_index, mine, resume
+from assistant.rag.embeddings import resolve_model_path
+from assistant.rag.index import open_index
+from assistant.rag.reembed import ACTIVE, PENDING, Embeddings, active, reembed
+from assistant.rag.vectors import open_store
+from assistant.registry import ModelRegistry
+from tests.fixtures_rag.build import DOCS
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = [str(ROOT / "README.md"), str(ROOT / "training" / "README.md"), str(DOCS)]
+
+
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An index of the small real corpus, built once (copy it before changing it)."""
+    folder = tmp_path_factory.mktemp("adapt") / "documents"
+    report = open_index(folder).ingest(CORPUS)
+    assert report.chunks >= adapt.MIN_CHUNKS
+    return folder
+
+
+def _copy(ingested: Path, home: Path) -> Path:
+    target = home / "documents"
+    shutil.copytree(ingested, target)
+    return target
+
+
+def _worse_model(path: Path) -> Path:
+    """The bundled MiniLM with noise added to every weight: a model known to rank worse."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(resolve_model_path(None)), device="cpu")
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            noise = torch.randn(parameter.shape, generator=generator)
+            parameter.add_(noise * parameter.std().clamp(min=1e-3) * 1.5)
+    model.save(str(path))
+    return path
+
+
+def test_pairs_are_mined_from_headings_sentences_and_titles(ingested: Path) -> None:
+    index = open_index(ingested)
+    rows = {
+        r["id"]: r
+        for r in index.catalog.db.execute_returning_dicts("SELECT * FROM chunks")
+    }  # fmt: skip
+    mined = mine(index)
+    pairs = mined.train + mined.held_out
+    assert {p.kind for p in pairs} == {"heading", "sentence", "title"}
+    for pair in pairs:
+        row = rows[pair.chunk_id]
+        assert row["path"] == pair.path
+        if pair.kind == "heading":
+            assert pair.anchor == row["heading"].split(" > ")[-1]
+            assert pair.positive == row["text"]
+        elif pair.kind == "sentence":
+            assert pair.anchor in row["text"] and pair.anchor not in pair.positive
+        if pair.negative:  # the nearest chunk of another file, from the current index
+            negative_paths = {r["path"] for r in rows.values() if pair.negative.endswith(r["text"])}
+            assert negative_paths and pair.path not in negative_paths
+    assert sum(bool(p.negative) for p in pairs) > len(pairs) // 2
+    # Held out by file: nothing the model trains on comes from a held-out file.
+    held_files = {p.path for p in mined.held_out}
+    assert held_files and not held_files & {p.path for p in mined.train}
+    assert len(mined.held_out) >= 5
+
+
+def test_sentences_split_on_sentence_ends_and_blank_lines() -> None:
+    text = "First one here. Second, with v1.2 inside! Third?\n\nA new paragraph"
+    assert adapt.sentences(text) == [
+        "First one here.", "Second, with v1.2 inside!", "Third?", "A new paragraph",
+    ]  # fmt: skip
+
+
+def test_training_changes_the_weights_registers_the_model_and_switches_after_reembed(
+    ingested: Path, home: Path
+) -> None:
+    documents = _copy(ingested, home)
+    before = open_index(documents)
+    chunk_count = before.catalog.chunk_count()
+    seen: list[tuple[int, int]] = []
+    report = adapt_index(
+        documents, home, name="mine", seconds=120, max_steps=3, batch_size=4, force=True,
+        progress=False, reembed_progress=lambda done, total: seen.append((done, total)),
+    )  # fmt: skip
+    assert report.steps == 3 and report.switched
+    assert 0.0 <= report.current_score <= 1.0 and 0.0 <= report.adapted_score <= 1.0
+    # Weights changed: the adapted model encodes differently from the bundled one.
+    from sentence_transformers import SentenceTransformer
+
+    base = SentenceTransformer(str(resolve_model_path(None)), device="cpu")
+    tuned = SentenceTransformer(report.path, device="cpu")
+    changed = [
+        name
+        for (name, a), (_, b) in zip(base.named_parameters(), tuned.named_parameters(), strict=True)
+        if not (a == b).all()
+    ]
+    assert changed
+    # Registered like an adapter: a named model of kind "embedding" in the data dir.
+    entry = ModelRegistry(home).get("mine")
+    assert entry.kind == "embedding" and entry.path == Path(report.path).resolve()
+    assert entry.path.parent == home / "embeddings"
+    # Re-embedded into a new collection with progress, then switched by the pointer.
+    assert seen and seen[-1] == (chunk_count, chunk_count)
+    assert active(documents) == Embeddings("documents-mine", str(entry.path), "mine")
+    assert not (documents / PENDING).exists()
+    after = open_index(documents)
+    assert after.store.name == "documents-mine" and after.store.count() == chunk_count
+    assert after.embedder.path == entry.path
+    assert after.search("how do I descale the kettle", k=3)
+    # The collection served before is kept (a running app may still read it).
+    assert open_store(documents / "chroma", None, "documents").count() == chunk_count
+
+
+def test_the_switch_follows_the_held_out_score(ingested: Path, home: Path, tmp_path: Path) -> None:
+    documents = _copy(ingested, home)
+    worse = _worse_model(tmp_path / "worse")
+    lines: list[str] = []
+    refused = adapt_index(
+        documents, home, name="noisy", candidate=worse, progress=False, say=lines.append
+    )
+    assert not refused.switched and refused.adapted_score < refused.current_score
+    assert f"{refused.adapted_score:.4f}" in refused.reason
+    assert f"{refused.current_score:.4f}" in refused.reason
+    assert any("current" in line and "adapted" in line for line in lines)  # both printed
+    assert not (documents / ACTIVE).exists() and not (documents / PENDING).exists()
+    assert open_index(documents).store.name == "documents"
+    # Served by the worse model (forced), the bundled one is better and is switched to.
+    reembed(documents, open_index(documents).catalog, Embeddings("documents-w", str(worse), "w"))
+    accepted = adapt_index(
+        documents, home, name="plain", candidate=resolve_model_path(None), progress=False
+    )
+    assert accepted.switched and accepted.adapted_score > accepted.current_score
+    assert active(documents).collection == "documents-plain"
+
+
+_CHILD = """
+import sys, time
+from pathlib import Path
+from assistant.rag.index import open_index
+from assistant.rag.reembed import Embeddings, reembed
+home, model = Path(sys.argv[1]), sys.argv[2]
+def progress(done, total):
+    print(f"progress {done} {total}", flush=True)
+    time.sleep(0.3)  # give the parent time to kill mid-way, on fast machines too
+reembed(home, open_index(home).catalog, Embeddings("documents-new", model, "new"),
+        batch=2, progress=progress)
+print("switched", flush=True)
+"""
+
+
+def test_kill_9_during_reembed_leaves_the_old_index_serving(ingested: Path, home: Path) -> None:
+    documents = _copy(ingested, home)
+    total = open_index(documents).catalog.chunk_count()
+    model = str(resolve_model_path(None))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, str(documents), model],
+        stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env,
+    )  # fmt: skip
+    assert child.stdout is not None
+    deadline = time.monotonic() + 240
+    done = 0
+    while done < 6 and time.monotonic() < deadline:
+        line = child.stdout.readline()
+        assert line.startswith("progress"), line
+        done = int(line.split()[1])
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    assert child.returncode == -signal.SIGKILL and done >= 6
+    # Nothing switched: the old collection and model serve every chunk.
+    assert not (documents / ACTIVE).exists() and (documents / PENDING).exists()
+    index = open_index(documents)
+    assert index.store.name == "documents" and index.store.count() == total
+    assert index.search("how do I descale the kettle", k=3)
+    partial = open_store(documents / "chroma", None, "documents-new").count()
+    assert 6 <= partial < total
+    # A second adaptation is refused until the interrupted one is finished.
+    with pytest.raises(Exception, match="--resume"):
+        adapt_index(documents, home, name="other", progress=False)
+    report = resume(documents)
+    assert report.switched and report.reused == partial and report.embedded == total - partial
+    assert open_index(documents).store.name == "documents-new"
+    assert open_index(documents).store.count() == total
+
+
+def test_cli_refuses_an_index_with_too_few_chunks(home: Path) -> None:
+    open_index(home / "documents")
+    result = CliRunner().invoke(cli, ["train", "embeddings", "--json"])
+    assert result.exit_code == 1
+    assert "only 0 chunks are indexed; ingest more documents first" in result.output
+    result = CliRunner().invoke(cli, ["train", "embeddings", "--resume"])
+    assert result.exit_code == 2 and "no re-embedding to resume" in result.output
+
+
+def test_cli_train_embeddings_reports_both_scores_as_json(ingested: Path, home: Path) -> None:
+    _copy(ingested, home)
+    args = ["train", "embeddings", "--json", "--name", "cli", "--max-steps", "1"]
+    result = CliRunner().invoke(cli, [*args, "--batch-size", "4", "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output.strip().splitlines()[-1])
+    assert report["name"] == "cli" and report["steps"] == 1
+    assert {"current_score", "adapted_score", "switched", "pairs"} <= set(report)
+    assert report["switched"] == (report["adapted_score"] > report["current_score"])

@@ -39,3 +39,7 @@ class ContextOverflowError(AssistantError):
 
 class BackendUnavailableError(AssistantError):
     """The configured inference server cannot be reached or answered badly."""
+
+
+class DocumentNotFoundError(AssistantError):
+    """A path given to ingest, or a source given to remove, names nothing."""

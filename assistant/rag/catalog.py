@@ -56,6 +56,18 @@ def m001_files_and_chunks(db: sqlite_utils.Database) -> None:
     db["chunks"].enable_fts(["heading", "text"], tokenize="porter", create_triggers=True)  # type: ignore[union-attr]
 
 
+@migrations()
+def m002_duplicates_and_removals(db: sqlite_utils.Database) -> None:
+    """Which indexed file a duplicate has the content of, and removals still to finish."""
+    db["files"].add_column("duplicate_of", str)  # type: ignore[union-attr]
+    db["files"].create_index(["sha256"])  # type: ignore[union-attr]
+    # A file is forgotten in the catalog first, with its path queued here in the same
+    # transaction; its vectors are deleted next and the row dropped. A kill in between
+    # leaves nothing visible (search skips vectors without a catalog row) and the next
+    # open finishes the deletion.
+    db["removing"].create({"path": str}, pk="path")  # type: ignore[union-attr]
+
+
 _STOPWORD_TEXT = """a about above after again against all am an and any are as at be because been
 before being below between both but by can could did do does doing down during each few for
 from further had has have having he her here hers herself him himself his how i if in into is
@@ -88,12 +100,14 @@ class FileStatus:
     """What the last ingest did with one file."""
 
     path: str
-    status: str  # "indexed", "skipped" or "failed"
+    status: str  # "indexed", "duplicate", "skipped" or "failed"
     reason: str
     chunks: int
     seconds: float
     sha256: str
     updated: float
+    duplicate_of: str = ""  # a duplicate: the indexed file with the same content
+    id: int = 0  # the catalog row id: `assistant sources remove ID`
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -127,13 +141,74 @@ class Catalog:
     @_locked
     def file(self, path: str) -> FileStatus | None:
         """Return the stored status of ``path``, if any."""
-        rows = list(self.db["files"].rows_where("path = ?", [path]))
+        rows = list(self.db["files"].rows_where("path = ?", [path], select=_SELECT))
         return _status(rows[0]) if rows else None
 
     @_locked
     def files(self) -> list[FileStatus]:
         """Every file the catalog knows, by path."""
-        return [_status(r) for r in self.db["files"].rows_where(order_by="path")]
+        return [_status(r) for r in self.db["files"].rows_where(order_by="path", select=_SELECT)]
+
+    @_locked
+    def file_by_id(self, row_id: int) -> FileStatus | None:
+        """Return the file whose listing id is ``row_id``, if any."""
+        rows = list(self.db["files"].rows_where("rowid = ?", [row_id], select=_SELECT))
+        return _status(rows[0]) if rows else None
+
+    @_locked
+    def indexed_with_hash(self, sha256: str) -> list[str]:
+        """The indexed files whose content has this SHA-256, by path."""
+        rows = self.db.execute(
+            "SELECT path FROM files WHERE sha256 = ? AND status = 'indexed' ORDER BY path",
+            [sha256],
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    @_locked
+    def orphaned_duplicates(self) -> list[str]:
+        """Duplicates whose original is gone, failed or now holds other content."""
+        rows = self.db.execute(
+            "SELECT d.path FROM files d LEFT JOIN files o ON o.path = d.duplicate_of "
+            "AND o.status = 'indexed' AND o.sha256 = d.sha256 "
+            "WHERE d.status = 'duplicate' AND o.path IS NULL ORDER BY d.path"
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    @_locked
+    def mark_duplicate(self, path: str, sha256: str, original: str, seconds: float) -> None:
+        """Record ``path`` as holding the content of ``original``; its own chunks (if it had
+        any) are dropped and its vectors queued for removal, in one transaction."""
+        with self.db.atomic():
+            self._queue_removal(path)
+            self.db["files"].upsert(  # type: ignore[union-attr]
+                {
+                    "path": path,
+                    "sha256": sha256,
+                    "status": "duplicate",
+                    "reason": f"same content as {original}",
+                    "chunks": 0,
+                    "seconds": round(seconds, 4),
+                    "updated": time.time(),
+                    "duplicate_of": original,
+                },
+                pk="path",
+            )
+
+    def _queue_removal(self, path: str) -> None:
+        """Inside a transaction: drop the chunks of ``path``, queue its vectors' deletion."""
+        if self.db.execute("DELETE FROM chunks WHERE path = ?", [path]).rowcount:
+            self.db.execute("INSERT OR IGNORE INTO removing (path) VALUES (?)", [path])
+
+    @_locked
+    def pending_removals(self) -> list[str]:
+        """Paths forgotten here whose vectors may still be in the vector store."""
+        return [str(r[0]) for r in self.db.execute("SELECT path FROM removing").fetchall()]
+
+    @_locked
+    def removal_done(self, path: str) -> None:
+        """The vectors of ``path`` are deleted: nothing is left to finish."""
+        with self.db.atomic():
+            self.db.execute("DELETE FROM removing WHERE path = ?", [path])
 
     @_locked
     def set_status(
@@ -186,15 +261,17 @@ class Catalog:
                     "chunks": len(rows),
                     "seconds": round(seconds, 4),
                     "updated": time.time(),
+                    "duplicate_of": "",
                 },
                 pk="path",
             )
 
     @_locked
     def remove(self, path: str) -> None:
-        """Forget ``path`` and its chunks."""
+        """Forget ``path`` and its chunks; its vectors are queued for deletion (see
+        :meth:`pending_removals`) in the same transaction."""
         with self.db.atomic():
-            self.db.execute("DELETE FROM chunks WHERE path = ?", [path])
+            self._queue_removal(path)
             self.db.execute("DELETE FROM files WHERE path = ?", [path])
 
     @_locked
@@ -229,6 +306,9 @@ class Catalog:
         return [(str(r[0]), float(r[1])) for r in rows]
 
 
+_SELECT = "rowid AS id, *"
+
+
 def _status(row: dict[str, Any]) -> FileStatus:
     return FileStatus(
         path=row["path"],
@@ -238,4 +318,6 @@ def _status(row: dict[str, Any]) -> FileStatus:
         seconds=row["seconds"] or 0.0,
         sha256=row["sha256"] or "",
         updated=row["updated"] or 0.0,
+        duplicate_of=row.get("duplicate_of") or "",
+        id=int(row.get("id") or 0),
     )

@@ -10,11 +10,27 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.rag.loaders import not_regular, supported
+from assistant.rag.loaders import not_regular, sniff_text, supported
 
 IGNORED_DIRS = frozenset(
     {"node_modules", "__pycache__", "venv", ".venv", "site-packages", "dist", "build"}
 )
+
+
+NOT_FOUND = "no such file or folder"
+
+
+def unmatched(arguments: list[str]) -> list[str]:
+    """The arguments that name no file or folder (a glob that matches nothing included)."""
+    absent = []
+    for argument in arguments:
+        expanded = os.path.expanduser(argument)
+        if os.path.lexists(expanded):
+            continue
+        if glob.has_magic(expanded) and glob.glob(expanded, recursive=True):
+            continue
+        absent.append(argument)
+    return absent
 
 
 @dataclass(frozen=True)
@@ -43,12 +59,13 @@ def discover(arguments: list[str]) -> Iterator[Found]:
                 key = Path(os.path.realpath(found.path))
                 if key not in seen:
                     seen.add(key)
-                    yield Found(found.path.absolute(), found.skip)
+                    # abspath, not Path.absolute(): `../notes/a.md` and `a.md` are one key.
+                    yield Found(Path(os.path.abspath(found.path)), found.skip)
 
 
 def _walk(target: Path) -> Iterator[Found]:
     if not target.exists() and not target.is_symlink():
-        yield Found(target, "no such file or folder")
+        yield Found(target, NOT_FOUND)
         return
     if not target.is_dir():
         yield _check_file(target)
@@ -83,7 +100,9 @@ def _check_file(path: Path) -> Found:
     if not stat.S_ISREG(mode):
         return Found(path, not_regular(mode))
     if not supported(path):
-        return Found(path, f"unsupported file type {path.suffix or '(none)'}")
+        return Found(path, f"unsupported file type {path.suffix}")
+    if not path.suffix:  # README, LICENSE, Makefile: text or not, the content says
+        return Found(path, sniff_text(path))
     return Found(path)
 
 

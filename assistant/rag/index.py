@@ -12,10 +12,11 @@ from typing import Any, NamedTuple
 
 import sqlite_utils
 
+from assistant.errors import DocumentNotFoundError
 from assistant.rag import fusion
 from assistant.rag.catalog import Catalog, FileStatus
 from assistant.rag.chunking import Chunk, chunk_sections
-from assistant.rag.discover import discover
+from assistant.rag.discover import NOT_FOUND, discover, unmatched
 from assistant.rag.embeddings import Embedder
 from assistant.rag.loaders import LoadError, load
 from assistant.rag.vectors import VectorStore
@@ -62,11 +63,16 @@ class Rankings(NamedTuple):
 
 @dataclass(frozen=True)
 class Event:
-    """Progress: one file finished (``done`` of ``total`` so far)."""
+    """Progress: one file finished (``done`` of ``total`` so far).
+
+    ``outcome`` is what this run did: "indexed", "unchanged", "duplicate", "skipped" or
+    "failed" (an unchanged file's ``status`` still says "indexed").
+    """
 
     status: FileStatus
     done: int
     total: int
+    outcome: str = ""
 
 
 class _Pending(NamedTuple):
@@ -84,6 +90,7 @@ class IngestReport:
 
     indexed: list[FileStatus] = field(default_factory=list)
     unchanged: list[FileStatus] = field(default_factory=list)
+    duplicates: list[FileStatus] = field(default_factory=list)  # same content as another
     skipped: list[FileStatus] = field(default_factory=list)
     failed: list[FileStatus] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
@@ -99,6 +106,7 @@ class IngestReport:
         return {
             "indexed": [s.as_dict() for s in self.indexed],
             "unchanged": [s.path for s in self.unchanged],
+            "duplicates": [{"path": s.path, "same_as": s.duplicate_of} for s in self.duplicates],
             "skipped": [s.as_dict() for s in self.skipped],
             "failed": [s.as_dict() for s in self.failed],
             "removed": self.removed,
@@ -128,74 +136,144 @@ class DocumentIndex:
         self.reranker: Any = None
         # Files are embedded together until this many chunks wait (one encode call).
         self.embed_group_chunks = EMBED_GROUP_CHUNKS
+        self._finish_removals()
 
     def ingest(
-        self, arguments: list[str], progress: Callable[[Event], None] | None = None
+        self,
+        arguments: list[str],
+        progress: Callable[[Event], None] | None = None,
+        *,
+        missing_ok: bool = False,
     ) -> IngestReport:
         """Index files, folders and globs; unchanged files are skipped, bad ones reported.
 
         The chunks of consecutive files are embedded together (``embed_group_chunks``)
         so small files still fill the model's batches; each file is then committed on its
-        own, so an ingest killed midway keeps every file finished before.
+        own, so an ingest killed midway keeps every file finished before. A file with the
+        content of one already indexed is recorded as its duplicate, not indexed again;
+        duplicates left without their original (removed, changed) are indexed at the end.
+
+        Raises:
+            DocumentNotFoundError: an argument names nothing (unless ``missing_ok``);
+                then nothing is ingested.
         """
+        if not missing_ok and (absent := unmatched(arguments)):
+            names = ", ".join(absent)
+            raise DocumentNotFoundError(f"no such file or folder: {names} (nothing was ingested)")
         started = time.perf_counter()
+        self._finish_removals()
         report = IngestReport()
         found = list(discover(arguments))
+        total = len(found)
         done = 0
         pending: list[_Pending] = []
+        digests: dict[str, str] = {}  # content hash -> the first file of this run with it
 
-        def finished(status: FileStatus) -> None:
+        def finished(status: FileStatus, outcome: str) -> None:
             nonlocal done
             done += 1
             if progress is not None:
-                progress(Event(status, done, len(found)))
+                progress(Event(status, done, max(total, done), outcome))
 
         def flush() -> None:
             for status in self._index_pending(pending):
                 report.indexed.append(status)
-                finished(status)
+                finished(status, "indexed")
             pending.clear()
 
-        for item in found:
-            if item.skip:
-                self.catalog.set_status(str(item.path), "skipped", item.skip)
-                status = self.catalog.file(str(item.path))
-                assert status is not None
-                report.skipped.append(status)
-                finished(status)
-                continue
-            prepared = self._prepare_file(item.path, report)
+        def take(path: Path) -> None:
+            prepared = self._prepare_file(path, report, digests)
             if isinstance(prepared, _Pending):
                 pending.append(prepared)
                 if sum(len(p.chunks) for p in pending) >= self.embed_group_chunks:
                     flush()
             else:
-                finished(prepared)
+                finished(*prepared)
+
+        for item in found:
+            if item.skip == NOT_FOUND:  # gone since it was listed (resync): forget it
+                if self.catalog.file(str(item.path)) is not None:
+                    self.remove(str(item.path))
+                    report.removed.append(str(item.path))
+                total -= 1
+            elif item.skip:
+                self.catalog.set_status(str(item.path), "skipped", item.skip)
+                status = self.catalog.file(str(item.path))
+                assert status is not None
+                report.skipped.append(status)
+                finished(status, "skipped")
+            else:
+                take(item.path)
+        flush()
+        orphans = [p for p in self.catalog.orphaned_duplicates() if Path(p).is_file()]
+        total += len(orphans)
+        for orphan in orphans:
+            take(Path(orphan))
         flush()
         report.seconds = time.perf_counter() - started
         return report
 
-    def _prepare_file(self, path: Path, report: IngestReport) -> FileStatus | _Pending:
-        """Hash, load and chunk one file; or its status if unchanged or unreadable."""
+    def _prepare_file(
+        self, path: Path, report: IngestReport, digests: dict[str, str]
+    ) -> tuple[FileStatus, str] | _Pending:
+        """Hash, load and chunk one file; or its status and outcome if it is unchanged, a
+        duplicate or unreadable."""
         started = time.perf_counter()
         key = str(path)
         try:
             digest = file_hash(path)
         except OSError as exc:
-            return self._fail(key, f"cannot read: {exc.strerror or exc}", "", started, report)
+            reason = f"cannot read: {exc.strerror or exc}"
+            return self._fail(key, reason, "", started, report), "failed"
         previous = self.catalog.file(key)
-        if previous and previous.status == "indexed" and previous.sha256 == digest:
+        if previous and previous.sha256 == digest and self._current(previous):
             report.unchanged.append(previous)
-            return previous
+            digests.setdefault(digest, previous.duplicate_of or key)
+            return previous, "unchanged"
+        original = digests.get(digest) or self._indexed_copy(digest, key)
+        if original:
+            self.store_duplicate(key, digest, original, time.perf_counter() - started)
+            duplicate = self.catalog.file(key)
+            assert duplicate is not None
+            report.duplicates.append(duplicate)
+            return duplicate, "duplicate"
         try:
             chunks = chunk_sections(load(path))
         except LoadError as exc:
             self._drop(key)
-            return self._fail(key, str(exc), digest, started, report)
+            return self._fail(key, str(exc), digest, started, report), "failed"
         except Exception as exc:  # a loader bug or odd file must not stop the whole ingest
             self._drop(key)
-            return self._fail(key, f"{type(exc).__name__}: {exc}", digest, started, report)
+            reason = f"{type(exc).__name__}: {exc}"
+            return self._fail(key, reason, digest, started, report), "failed"
+        digests[digest] = key
         return _Pending(key, digest, chunks, time.perf_counter() - started)
+
+    def _current(self, previous: FileStatus) -> bool:
+        """Whether an unchanged file needs nothing: indexed, or a duplicate of a file still
+        indexed with its content."""
+        if previous.status == "indexed":
+            return True
+        if previous.status != "duplicate":
+            return False
+        original = self.catalog.file(previous.duplicate_of)
+        return (
+            original is not None
+            and original.status == "indexed"
+            and original.sha256 == previous.sha256
+        )
+
+    def _indexed_copy(self, digest: str, key: str) -> str:
+        """An indexed file other than ``key`` that still exists and has this content."""
+        return next(
+            (p for p in self.catalog.indexed_with_hash(digest) if p != key and Path(p).is_file()),
+            "",
+        )
+
+    def store_duplicate(self, key: str, digest: str, original: str, seconds: float) -> None:
+        """Record ``key`` as a duplicate of ``original`` (dropping any chunks it had)."""
+        self.catalog.mark_duplicate(key, digest, original, seconds)
+        self._finish_removals()
 
     def _index_pending(self, pending: list[_Pending]) -> list[FileStatus]:
         """Embed the chunks of ``pending`` files in one call, then commit file by file."""
@@ -271,14 +349,30 @@ class DocumentIndex:
                 self.remove(status.path)
                 removed.append(status.path)
         again = [s.path for s in known if s.status != "skipped" and s.path not in removed]
-        report = self.ingest(again, progress)
-        report.removed = removed
+        report = self.ingest(again, progress, missing_ok=True)
+        report.removed = removed + report.removed
         return report
 
     def remove(self, path: str) -> None:
-        """Forget ``path`` in every index."""
-        self.store.delete_path(path)
+        """Forget ``path`` in every index (duplicates of it are indexed at the next ingest;
+        :meth:`promote_duplicates` does it now).
+
+        The catalog forgets it first, queueing the vectors' deletion in the same
+        transaction: a kill at any point leaves the file either listed and searchable, or
+        gone from both (the next open deletes vectors left behind).
+        """
         self.catalog.remove(path)
+        self._finish_removals()
+
+    def _finish_removals(self) -> None:
+        """Delete the vectors of files the catalog has forgotten (after a kill, too)."""
+        for path in self.catalog.pending_removals():
+            self.store.delete_path(path)
+            self.catalog.removal_done(path)
+
+    def promote_duplicates(self, progress: Callable[[Event], None] | None = None) -> IngestReport:
+        """Index the duplicates left without an indexed original (after a removal)."""
+        return self.ingest([], progress)
 
     def sources(self) -> list[FileStatus]:
         """Per-file status of everything ingested, by path."""

@@ -7,6 +7,7 @@ user can act on; they never print.
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import stat
@@ -61,8 +62,36 @@ class Section:
 
 
 def supported(path: Path) -> bool:
-    """Return whether a loader exists for the file's suffix."""
+    """Return whether a loader exists for the file's suffix (a file without one is read as
+    plain text when :func:`sniff_text` finds text in it)."""
     return _loader_for(path) is not None
+
+
+SNIFF_BYTES = 8192
+
+
+def sniff_text(path: Path) -> str:
+    """Return why the start of ``path`` is not text (NUL bytes, not UTF-8), or "" if it is.
+
+    Files without an extension (``README``, ``LICENSE``, ``Makefile``) say nothing about
+    their content in their name: their first bytes decide.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return not_regular(os.fstat(fd).st_mode)
+            head = fh.read(SNIFF_BYTES)
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    if b"\x00" in head:
+        return "binary file (no extension, contains NUL bytes)"
+    try:
+        # final=False: a multi-byte character cut at the end of the sample is not an error.
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError as exc:
+        return f"binary file (no extension, not UTF-8 text at offset {exc.start})"
+    return ""
 
 
 def load(
@@ -130,7 +159,7 @@ def _loader_for(path: Path) -> _Loader | None:
         from assistant.rag.office import load_docx
 
         return load_docx
-    if suffix in TEXT_SUFFIXES or suffix in CODE_SUFFIXES:
+    if suffix in TEXT_SUFFIXES or suffix in CODE_SUFFIXES or not suffix:
         return _text_only(_load_plain)
     return None
 

@@ -42,6 +42,14 @@ COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand("export", "Save this conversation as Markdown"),
     SlashCommand("rename", "Rename this conversation", "[TITLE]"),
     SlashCommand("delete", "Delete this conversation (asks first)"),
+    SlashCommand("regen", "Write the last reply again; the old one is kept (Ctrl+R)"),
+    SlashCommand("edit", "Edit your last message and resend it; the old turn is kept", "[TEXT]"),
+    SlashCommand(
+        "versions", "List the last reply's versions; /versions N shows one (Alt+Left/Right)", "[N]"
+    ),
+    SlashCommand("copy", "Copy the last reply; /copy N copies message N from the top", "[N]"),
+    SlashCommand("good", "Rate the last reply good (preference data for training; again: clear)"),
+    SlashCommand("bad", "Rate the last reply bad (again: clear)"),
     SlashCommand("help", "List the commands and keys"),
 )
 BY_NAME = {c.name: c for c in COMMANDS}

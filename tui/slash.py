@@ -18,9 +18,10 @@ from tui.conversation_commands import NONE_WORDS, ConversationCommands, Conversa
 from tui.keys import KeyMap
 from tui.persona_commands import PersonaCommands
 from tui.screens.pick import PickScreen
+from tui.version_commands import VersionCommands, VersionHost
 
 
-class ChatHost(ConversationHost, Protocol):
+class ChatHost(ConversationHost, VersionHost, Protocol):
     """What the slash commands need of the chat screen."""
 
     ready: bool  # the model is loaded
@@ -59,6 +60,7 @@ class SlashCommands:
         self.host = host
         self.conversation = ConversationCommands(host)
         self.personas = PersonaCommands(host)  # /persona
+        self.versions = VersionCommands(host)  # /regen, /edit, /versions, /copy, /good, /bad
         on = self.conversation
         self.handlers: dict[str, Callable[[str], bool]] = {
             "new": self.new,
@@ -76,6 +78,12 @@ class SlashCommands:
             "export": on.export,
             "rename": on.rename,
             "delete": on.delete,
+            "regen": self.versions.regen,
+            "edit": self.versions.edit,
+            "versions": self.versions.versions,
+            "copy": self.versions.copy,
+            "good": self.versions.good,
+            "bad": self.versions.bad,
         }
 
     def run(self, command: SlashCommand, argument: str) -> bool:

@@ -167,9 +167,13 @@ def run_turn(
     services: Services,
     live: LiveReply,
     budget: Callable[[str], Budget | None],
+    start: Callable[..., Any] | None = None,
 ) -> None:
     """Send ``live.prompt`` through the conversation's session in ``live.mode``; show its
-    events. Esc cancels the worker: closing the stream stores the partial reply."""
+    events. Esc cancels the worker: closing the stream stores the partial reply.
+
+    ``start(session, responder)``, when given, opens the turn's events instead of
+    ``send`` (regenerate and edit, :mod:`tui.version_commands`)."""
     worker = get_current_worker()
     outcome = TurnOutcome()
     try:
@@ -178,7 +182,8 @@ def run_turn(
         def approve(tool: str, tool_input: str) -> bool:
             return approve_in_modal(ui, host, tool, tool_input)
 
-        stream = session.send(live.prompt, services.responder(live.mode, approve=approve))
+        responder = services.responder(live.mode, approve=approve)
+        stream = start(session, responder) if start else session.send(live.prompt, responder)
         try:
             for event in stream:
                 show_event(event, live, outcome, ui, host)

@@ -67,6 +67,9 @@ class ChatScreen(Screen[None]):
         Binding(APP_KEYS["sidebar"], "toggle_sidebar", "Chats", id="sidebar"),
         Binding(APP_KEYS["sources_panel"], "toggle_sources", "Sources", id="sources_panel"),
         Binding(APP_KEYS["focus_prompt"], "focus_prompt", "Prompt", id="focus_prompt", show=False),
+        Binding("ctrl+r", "regenerate", "Regenerate", id="regenerate"),
+        Binding("alt+left", "version(-1)", "Older version of the last reply", show=False),
+        Binding("alt+right", "version(1)", "Newer version of the last reply", show=False),
     ]
 
     def __init__(
@@ -227,6 +230,7 @@ class ChatScreen(Screen[None]):
     def show_conversation(self, conversation_id: str | None) -> None:
         """Show a stored conversation in its mode (None: a new one, in chat mode)."""
         self.conversations.show(conversation_id)
+        self.slash.versions.mark_views()  # "version N/M" and ratings on the replies
 
     def ensure_conversation(self) -> str:
         """The shown conversation's id, storing it (in the current mode) if it is new."""
@@ -330,6 +334,14 @@ class ChatScreen(Screen[None]):
         """Show or hide the sources panel."""
         panel = self.query_one(SourcesPanel)
         panel.display = not panel.display
+
+    def action_regenerate(self) -> None:
+        """Write the last reply again (the old one is kept as a version)."""
+        self.slash.versions.regen("")
+
+    def action_version(self, delta: int) -> None:
+        """Show the last reply's previous or next version."""
+        self.slash.versions.step(delta)
 
     def action_focus_prompt(self) -> None:
         """Put the cursor back in the prompt box."""

@@ -84,7 +84,8 @@ async def test_a_think_block_is_folded_above_the_reply_and_kept_out_of_it() -> N
         assert shown(app)[-2:] == [("user", "Hi"), ("assistant", "Hello!")]
         [fold] = app.query(ThinkingFold)
         assert isinstance(fold, Collapsible) and fold.collapsed and fold.title == "Thinking…"
-        assert fold.text == "They greet me. [b]Greet[/b] back."  # as written, not as markup
+        assert fold.text == "They greet me. [b]Greet[/b] back."
+        assert str(fold.body.render()) == fold.text  # shown as written, not as markup
         # The fold sits right above its reply; the user opens it.
         children = list(fold.parent.children)  # type: ignore[union-attr]
         assert isinstance(children[children.index(fold) + 1], ChatMessageView)

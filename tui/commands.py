@@ -38,6 +38,7 @@ COMMANDS: tuple[SlashCommand, ...] = (
     ),
     SlashCommand("ingest", "Add files or folders to your documents", "PATH"),
     SlashCommand("sources", "Answer from your documents, with numbered sources (toggle)"),
+    SlashCommand("search", "Search chats, documents and remembered facts together", "QUERY"),
     SlashCommand("tools", "Let the assistant use tools, showing each step (toggle)"),
     SlashCommand("export", "Save this conversation as Markdown"),
     SlashCommand("rename", "Rename this conversation", "[TITLE]"),

@@ -18,10 +18,11 @@ from tui.conversation_commands import NONE_WORDS, ConversationCommands, Conversa
 from tui.keys import KeyMap
 from tui.persona_commands import PersonaCommands
 from tui.screens.pick import PickScreen
+from tui.search_commands import SearchCommands, SearchHost
 from tui.version_commands import VersionCommands, VersionHost
 
 
-class ChatHost(ConversationHost, VersionHost, Protocol):
+class ChatHost(ConversationHost, VersionHost, SearchHost, Protocol):
     """What the slash commands need of the chat screen."""
 
     ready: bool  # the model is loaded
@@ -59,6 +60,7 @@ class SlashCommands:
     def __init__(self, host: ChatHost) -> None:
         self.host = host
         self.conversation = ConversationCommands(host)
+        self.finder = SearchCommands(host)  # /search
         self.personas = PersonaCommands(host)  # /persona
         self.versions = VersionCommands(host)  # /regen, /edit, /versions, /copy, /good, /bad
         on = self.conversation
@@ -71,6 +73,7 @@ class SlashCommands:
             "sources": self.sources,
             "tools": self.tools,
             "ingest": self.ingest,
+            "search": self.finder.search,
             "train": on.train,
             "system": on.system,
             "persona": self.personas.persona,

@@ -346,3 +346,38 @@ def test_real_model_regenerate_and_edit_keep_every_version(
     assert path[1].model == smol.model_name
     archived = sorted(m.id for m, _ in store.archived_messages(session.conversation_id))
     assert archived == sorted([question.id, first_reply.id, second_reply.id])
+
+
+def test_an_edit_inside_a_summarized_part_drops_the_summary_and_the_next_prompt_rebuilds_it(
+    store: MemoryStore,
+) -> None:
+    from assistant.backends.base import GenerationOptions
+    from assistant.memory.strategies import SUMMARY_HEADING
+    from tests.test_memory_session import SummarizingBackend
+
+    backend = SummarizingBackend(context_length=120)
+    session = ChatSession.create(
+        store, backend, strategy="summary", options=GenerationOptions(max_tokens=20), recall_limit=0
+    )
+    for i in range(4):
+        backend.enqueue(f"answer {i} " + "word " * 10)
+        _run(session.send(f"question {i} " + "filler " * 10))
+    cid = session.conversation_id
+    assert store.summaries(cid) and session.conversation.prompt_start_seq > 2
+    # Editing question 1 (seq 2): every summary covered it.
+    backend.enqueue("edited answer")
+    _run(session.edit(session.messages()[2].id, "question 1, edited"))
+    assert store.summaries(cid) == []
+    assert session.conversation.prompt_start_seq == 0
+    prompt = backend.calls[-1][0]
+    assert all(SUMMARY_HEADING not in m["content"] for m in prompt)
+    assert [m["content"] for m in prompt][-1] == "question 1, edited"
+    assert prompt[0]["content"].startswith("question 0")
+    # Back to the old branch: it is whole again, and the next turn summarizes it anew.
+    store.activate_version(store.versions(session.messages()[2].id)[0].message.id)
+    assert len(session.messages()) == 8 and store.summaries(cid) == []
+    backend.enqueue("last answer")
+    _run(session.send("question 4"))
+    summary = store.latest_summary(cid)
+    assert summary is not None and summary.through_seq < session.messages()[-2].seq
+    assert backend.calls[-1][0][0]["content"].startswith(SUMMARY_HEADING)

@@ -58,7 +58,7 @@ def test_backend_errors_propagate() -> None:
         (SystemMessage("s"), {"role": "system", "content": "s"}),
         (HumanMessage("u"), {"role": "user", "content": "u"}),
         (AIMessage("a"), {"role": "assistant", "content": "a"}),
-        (ToolMessage("t", tool_call_id="1"), {"role": "tool", "content": "t"}),
+        (ToolMessage("t", tool_call_id="1"), {"role": "tool", "content": "t", "tool_call_id": "1"}),
     ],
 )
 def test_message_conversion(message: object, wire: dict[str, str]) -> None:

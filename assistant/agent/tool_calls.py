@@ -23,7 +23,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 FORMATS = ("hermes", "llama3", "mistral", "json")
@@ -55,9 +54,25 @@ def new_call_id() -> str:
     return uuid.uuid4().hex[:9]
 
 
-def tool_spec(tool: BaseTool | Mapping[str, Any]) -> dict[str, Any]:
-    """The OpenAI function schema of a tool (``{"type": "function", "function": {...}}``)."""
-    return convert_to_openai_tool(tool)
+def tool_spec(tool: Any) -> dict[str, Any]:
+    """The OpenAI function schema of a tool (``{"type": "function", "function": {...}}``).
+
+    A tool of one string argument whose ``gbnf_input`` (the input pattern the ReAct grammar
+    uses) is a plain character class, such as the calculator's, gets it as that argument's
+    ``pattern``, so a grammar built from the schema keeps its input as tight.
+    """
+    spec = convert_to_openai_tool(tool)
+    pattern = (getattr(tool, "metadata", None) or {}).get("gbnf_input")
+    properties = spec["function"].get("parameters", {}).get("properties", {})
+    if isinstance(pattern, str) and _PLAIN_CLASS.match(pattern) and len(properties) == 1:
+        (field_schema,) = properties.values()
+        if field_schema.get("type") == "string" and "pattern" not in field_schema:
+            field_schema["pattern"] = f"^{pattern}$"
+    return spec
+
+
+# "[...]{m,n}" without a negation, quotes or backslashes: safe inside a JSON string.
+_PLAIN_CLASS = re.compile(r'^\[[^\^\]"\\][^\]"\\]*\]\{\d+,\d+\}$')
 
 
 def detect_format(template: str) -> str:
@@ -262,6 +277,9 @@ def tool_grammar(specs: Sequence[Mapping[str, Any]], fmt: str, choice: str = "au
     }
     call = json_schema_to_gbnf(json.dumps(schema), prop_order=["name", key])
     call = re.sub(r"^root ::=", "toolcall ::=", call, flags=re.M)
+    # No raw newlines or control characters inside strings: a small model that writes the
+    # closing markup inside a string would never close it.
+    call = call.replace('char ::= [^"\\\\]', 'char ::= [^"\\\\\\x7F\\x00-\\x1F]')
     wrapped = {
         "hermes": '"<tool_call>\\n" toolcall "\\n</tool_call>"',
         "mistral": '"[TOOL_CALLS] [" toolcall "]"',

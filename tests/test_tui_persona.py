@@ -107,3 +107,19 @@ async def test_a_think_block_is_folded_above_the_reply_and_kept_out_of_it() -> N
         [again] = app.query(ThinkingFold)
         assert again.collapsed and again.text == "They greet me. [b]Greet[/b] back."
         assert "think" not in str(backend.calls[-1][0])
+
+
+async def test_a_lone_close_tag_moves_the_streamed_text_into_the_fold() -> None:
+    """A template that opened the block in the prompt: what streamed first was reasoning."""
+    backend = ScriptedBackend(["Let me see, two and two. </think> It is 4."], delay_s=0.01)
+    app, store = make_app(backend)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await type_and_send(pilot, "2+2?")
+        await settle(app, pilot)
+        assert shown(app)[-1] == ("assistant", "It is 4.")
+        [fold] = app.query(ThinkingFold)
+        assert fold.text == "Let me see, two and two."
+        [conversation] = store.conversations()
+        reply = store.messages(conversation.id)[-1]
+        assert (reply.content, reply.reasoning) == ("It is 4.", "Let me see, two and two.")

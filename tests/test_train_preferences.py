@@ -281,3 +281,51 @@ def test_prepare_preferences_from_the_store_uses_marked_conversations_only(
     assert "SECRET" not in "".join(p.read_text() for p in out.glob("*.jsonl"))
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["kind"] == "preferences" and manifest["counts"]["sources"] == {"compare": 1}
+
+
+async def test_prefer_after_compare_stores_the_pair_in_the_open_conversation() -> None:
+    import dataclasses
+
+    from assistant.backends.scripted import ScriptedBackend
+    from assistant.config import load_config
+    from assistant.memory.preferences import preference_pairs
+    from assistant.memory.store import MemoryStore
+    from tests.test_tui_app import settle, type_and_send
+    from tui.app import ChatApp
+
+    tuned = ScriptedBackend(["Hello.", "Arr, I be the adapter."])
+    base = ScriptedBackend(["I am the base model."])
+    store = MemoryStore.in_memory()
+    config = dataclasses.replace(load_config(), adapter="pirate", temperature=0.0)
+    app = ChatApp(
+        config,
+        backend=tuned,
+        store=store,
+        backend_factory=lambda c: base if c.adapter is None else tuned,
+    )
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(app, pilot)
+        await type_and_send(pilot, "/prefer adapter")  # nothing compared yet: refused
+        await settle(app, pilot)
+        assert any("compare first" in str(n.message) for n in app._notifications)
+        await type_and_send(pilot, "hi")
+        await settle(app, pilot)
+        await type_and_send(pilot, "/compare Who are you?")
+        await settle(app, pilot)
+        await type_and_send(pilot, "/prefer adapter")
+        await settle(app, pilot)
+        notes = [str(n.message) for n in app._notifications]
+        assert any(
+            "stored: the adapter answer preferred; mark the conversation" in n for n in notes
+        )
+        cid = app.chat.conversation_id
+        assert cid is not None
+        pairs = preference_pairs(store, marked_only=False)
+        assert [(p.conversation_id, p.chosen, p.rejected, p.source) for p in pairs] == [
+            (cid, "Arr, I be the adapter.", "I am the base model.", "compare")
+        ]
+        assert pairs[0].prompt == [{"role": "user", "content": "Who are you?"}]
+        assert preference_pairs(store) == []  # not marked for training: not used
+        await type_and_send(pilot, "/prefer base")  # one pair a comparison
+        await settle(app, pilot)
+        assert len(preference_pairs(store, marked_only=False)) == 1

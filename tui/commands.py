@@ -26,6 +26,9 @@ COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand(
         "compare", "Answer a prompt with the base model and the adapter side by side", "PROMPT"
     ),
+    SlashCommand(
+        "prefer", "Keep the last /compare as a preference pair: the better answer", "base|adapter"
+    ),
     SlashCommand("train", "Mark this conversation for training an adapter (toggle)"),
     SlashCommand("system", "Edit this conversation's system prompt / persona", "[TEXT]"),
     SlashCommand(

@@ -1,7 +1,9 @@
 """``/compare``: one prompt answered by the base model and by the adapter, side by side.
 
 Neither answer is stored in a conversation. The base model is a second backend, loaded on
-first use and kept for later comparisons while the model stays the same.
+first use and kept for later comparisons while the model stays the same. ``/prefer base`` or
+``/prefer adapter`` then stores the two answers as a preference pair (chosen / rejected,
+source "compare") of the open conversation, for `assistant train prepare --preferences`.
 """
 
 from __future__ import annotations
@@ -41,15 +43,45 @@ class Comparison:
         self.base = BaseModel(factory)
         self.transcript, self.status = widgets.transcript, widgets.status
         self.running = False  # its two answers are being written
+        # the last comparison: its prompt, conversation and answers (base, adapter)
+        self.last: tuple[list[ChatMessage], str | None, list[str]] | None = None
 
-    def start(self, prompt: str, system: str | None) -> None:
+    def start(self, prompt: str, system: str | None, conversation_id: str | None = None) -> None:
         """Show ``prompt`` answered by the base model and by the adapter, side by side."""
         config = self.services.config
         views = self.transcript.add_comparison(prompt, config.model, config.adapter or "")
         self.running = True
         self.status.state = "comparing…"
-        work = (self.ui, self.services, self.base, prompt, system, views, self.done)
+        answers: list[str] = []
+        self.last = (_messages(prompt, system), conversation_id, answers)
+        work = (self.ui, self.services, self.base, prompt, system, views, self.done, answers)
         self.host.start("compare", compare, *work)
+
+    def prefer(self, which: str) -> str:
+        """Store the last comparison as a pair, ``which`` ("base" or "adapter") chosen.
+
+        Returns what to tell the user.
+
+        Raises:
+            AssistantError: no finished comparison, no open conversation, equal answers.
+        """
+        from assistant.errors import AssistantError
+        from assistant.memory.preferences import add_pair
+
+        if which not in ("base", "adapter"):
+            raise AssistantError("usage: /prefer base|adapter (the better answer of /compare)")
+        if self.last is None or self.running or len(self.last[2]) != 2:
+            raise AssistantError("compare first: /compare PROMPT, then /prefer base|adapter")
+        messages, conversation_id, (base, adapter) = self.last
+        store = self.services.store
+        if conversation_id is None or store is None:
+            raise AssistantError("open or start a conversation first: pairs belong to one")
+        chosen, rejected = (base, adapter) if which == "base" else (adapter, base)
+        add_pair(store, conversation_id, [dict(m) for m in messages], chosen, rejected)
+        self.last = None  # one pair a comparison
+        marked = store.conversation(conversation_id).marked_for_training
+        hint = "" if marked else "; mark the conversation (/train) to train on it"
+        return f"stored: the {which} answer preferred{hint}"
 
     def done(self, error: str | None) -> None:
         """Both answers are written (or one failed)."""
@@ -82,6 +114,12 @@ class BaseModel:
         return backend
 
 
+def _messages(prompt: str, system: str | None) -> list[ChatMessage]:
+    messages: list[ChatMessage] = [{"role": "system", "content": system}] if system else []
+    messages.append({"role": "user", "content": prompt})
+    return messages
+
+
 def compare(
     ui: UiThread,
     services: Services,
@@ -90,13 +128,15 @@ def compare(
     system: str | None,
     views: tuple[ChatMessageView, ChatMessageView],
     done: Callable[[str | None], None],
+    answers: list[str] | None = None,
 ) -> None:
     """Write the base model's answer into ``views[0]``, then the adapter's into ``views[1]``
-    (same prompt, same settings, same seed); ``done`` gets the error, if any."""
+    (same prompt, same settings, same seed); ``done`` gets the error, if any. ``answers``
+    gets the two answers' text (base first) once both are whole."""
     error: str | None = None
+    written: list[str] = []
     try:
-        messages: list[ChatMessage] = [{"role": "system", "content": system}] if system else []
-        messages.append({"role": "user", "content": prompt})
+        messages = _messages(prompt, system)
         options = services.options("compare")
         if options.seed is None:
             # Unseeded, each model would sample with its own random seed: fix one, so the
@@ -117,6 +157,9 @@ def compare(
                     finished = event
             speed = f"\n\n*{finished.timings.tokens_per_s:.1f} tok/s*" if finished else ""
             ui(view.set_text, "".join(parts).strip() + speed)
+            written.append("".join(parts).strip())
+        if answers is not None:
+            answers.extend(written)
     except Exception as exc:  # a bug or a broken file must not close the app
         error = failure(exc)
     ui(done, error)

@@ -49,6 +49,9 @@ class ChatHost(ConversationHost, VersionHost, SearchHost, Protocol):
     def start_comparison(self, prompt: str) -> None:
         """Answer ``prompt`` with the base model and the adapter, side by side."""
 
+    def prefer_compared(self, which: str) -> str:
+        """Store the last comparison as a preference pair; return what to tell the user."""
+
     def start_ingest(self, path: str) -> None:
         """Ingest ``path`` into the documents in a worker."""
 
@@ -70,6 +73,7 @@ class SlashCommands:
             "model": self.model,
             "adapter": self.adapter,
             "compare": self.compare,
+            "prefer": self.prefer,
             "sources": self.sources,
             "tools": self.tools,
             "ingest": self.ingest,
@@ -177,6 +181,18 @@ class SlashCommands:
             )
             return False
         host.start_comparison(argument)
+        return True
+
+    def prefer(self, argument: str) -> bool:
+        """Keep the last /compare as a pair: the ``base`` or the ``adapter`` answer chosen."""
+        from assistant.errors import AssistantError
+
+        try:
+            said = self.host.prefer_compared(argument.strip().lower())
+        except AssistantError as exc:
+            self.host.notify(str(exc), severity="warning", markup=False)
+            return False
+        self.host.notify(said, markup=False)
         return True
 
     # -- modes and documents -----------------------------------------------------------

@@ -310,7 +310,11 @@ class ChatScreen(Screen[None]):
         system = self.config.system_prompt
         if store is not None and cid is not None:
             system = store.conversation(cid).system_prompt
-        self.comparison.start(prompt, system)
+        self.comparison.start(prompt, system, cid)
+
+    def prefer_compared(self, which: str) -> str:
+        """Store the last comparison as a preference pair (``which`` answer chosen)."""
+        return self.comparison.prefer(which)
 
     # -- actions -----------------------------------------------------------------------
 

@@ -118,7 +118,7 @@ async def test_documents_mode_answers_with_numbered_sources(tmp_path: Path) -> N
     app = ChatApp(load_config(), backend=backend, store=MemoryStore.in_memory(), doc_search=search)
     async with app.run_test(size=(140, 40)) as pilot:
         await settle(app, pilot)
-        await type_and_send(pilot, "/sources")
+        await type_and_send(pilot, "/documents")
         await type_and_send(pilot, "How do I clean the kettle?")
         await settle(app, pilot)
         assert queries == ["How do I clean the kettle?"]
@@ -142,7 +142,7 @@ async def test_documents_mode_says_when_nothing_is_relevant() -> None:
     )
     async with app.run_test() as pilot:
         await settle(app, pilot)
-        await type_and_send(pilot, "/sources")
+        await type_and_send(pilot, "/documents")
         await type_and_send(pilot, "What is love?")
         await settle(app, pilot)
         assert shown(app)[-1] == ("assistant", "I found nothing about that in your documents.")
@@ -171,7 +171,9 @@ async def test_ingest_runs_in_a_worker_with_progress(tmp_path: Path) -> None:
         for n, name in enumerate(["a.md", "b.md"], 1):
             progress(SimpleNamespace(status=SimpleNamespace(path=f"/d/{name}"), done=n, total=2))
             seen.append(name)
-        return SimpleNamespace(indexed=[1, 2], chunks=7, unchanged=[], skipped=[], failed=[])
+        return SimpleNamespace(
+            indexed=[1, 2], chunks=7, unchanged=[], duplicates=[], skipped=[], failed=[]
+        )
 
     app = ChatApp(
         load_config(), backend=ScriptedBackend(), store=MemoryStore.in_memory(), ingest=ingest
@@ -181,7 +183,7 @@ async def test_ingest_runs_in_a_worker_with_progress(tmp_path: Path) -> None:
         await type_and_send(pilot, f"/ingest {tmp_path}")
         await settle(app, pilot)
         assert seen == ["a.md", "b.md"]
-        assert any("ingested 2 files (7 chunks)" in str(n.message) for n in app._notifications)
+        assert any("Indexed 2 files (7 chunks)" in str(n.message) for n in app._notifications)
         await type_and_send(pilot, "/ingest /no/such/place")
         await pilot.pause()
         assert any("no file or folder" in str(n.message) for n in app._notifications)

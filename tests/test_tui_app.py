@@ -147,13 +147,13 @@ async def test_escape_stops_and_keeps_the_partial_reply_marked() -> None:
         await pilot.press("escape")
         await settle(app, pilot)
         reply = list(app.query(ChatMessageView))[-1]
-        assert reply.has_class("stopped") and reply.text.endswith("*[stopped]*")
+        assert reply.has_class("stopped") and reply.text.endswith("*[interrupted]*")
         [conversation] = store.conversations()
         stored = store.messages(conversation.id)[-1]
         assert stored.status == "interrupted"
         assert 5 < len(stored.content.split()) < 400
         assert reply.text.startswith(stored.content)
-        assert app.query_one(StatusBar).state == "stopped"
+        assert app.query_one(StatusBar).state == "interrupted"  # the store's word for it
 
 
 async def test_error_notifies_and_gives_the_typed_text_back() -> None:
@@ -233,7 +233,7 @@ async def test_a_failed_documents_turn_sent_again_is_asked_once() -> None:
     app, store = make_app(ScriptedBackend(["In the drawer [1]."]), doc_search=search)
     async with app.run_test() as pilot:
         await settle(app, pilot)
-        await type_and_send(pilot, "/sources")
+        await type_and_send(pilot, "/documents")
         await settle(app, pilot)
         await type_and_send(pilot, "where is it?")
         await settle(app, pilot)
@@ -317,6 +317,8 @@ async def test_switching_conversations_keeps_a_reply_being_written() -> None:
     app, _ = make_app(backend, store=store)
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(app, pilot)
+        assert app.chat.conversation_id == old.id  # a start reopens the last conversation
+        await pilot.press("ctrl+n")
         await type_and_send(pilot, "long one")
         await wait_until(pilot, lambda: app.chat.live is not None and len(app.chat.live.parts) > 3)
         new_id = app.chat.conversation_id

@@ -26,7 +26,7 @@ async def test_documents_mode_is_restored_when_the_app_restarts_on_its_conversat
         await settle(first, pilot)
         await type_and_send(pilot, "hello")
         await settle(first, pilot)
-        await type_and_send(pilot, "/sources")
+        await type_and_send(pilot, "/documents")
         await settle(first, pilot)
         cid = first.chat.conversation_id
         assert cid is not None and first.chat.mode == "documents"
@@ -102,7 +102,7 @@ async def test_a_mode_chosen_before_the_first_message_is_stored_with_the_convers
     ("command", "reply", "shown_reply"),
     [
         ("/new", "Noted.", "Noted."),
-        ("/sources", "unused", "I found nothing about that in your documents."),
+        ("/documents", "unused", "I found nothing about that in your documents."),
         ("/tools", "Final Answer: Noted.", "Noted."),
     ],
     ids=["chat", "documents", "agent"],

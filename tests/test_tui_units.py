@@ -41,8 +41,8 @@ def test_unknown_slash_command_names_the_valid_ones() -> None:
 
 def test_every_required_command_exists_with_help() -> None:
     names = {c.name for c in COMMANDS}
-    required = {"new", "model", "system", "memory", "ingest", "sources", "tools", "adapter"}
-    assert required | {"export", "help"} <= names
+    required = {"new", "model", "system", "memory", "ingest", "sources", "documents", "tools"}
+    assert required | {"adapter", "export", "help"} <= names
     assert all(c.help for c in COMMANDS)
 
 
@@ -117,7 +117,7 @@ def test_slash_commands_run_through_a_small_host() -> None:
     host = RecordingHost()
     slash = SlashCommands(cast(ChatHost, host))
     assert set(slash.handlers) == {c.name for c in COMMANDS}
-    for name in ("sources", "sources", "tools"):
+    for name in ("documents", "documents", "tools"):
         assert slash.run(BY_NAME[name], "")
     assert host.modes == ["documents", "chat", "agent"]
     assert host.notes[-1] == "tools on: calculator"

@@ -21,6 +21,9 @@ class SlashCommand:
 
 COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand("new", "Start a new conversation"),
+    SlashCommand(
+        "clear", "Start a new, empty conversation (like /new; the old one stays in the list)"
+    ),
     SlashCommand("model", "Pick a model from the registry (or name one)", "[NAME]"),
     SlashCommand("adapter", "Pick a LoRA adapter for the model ('none' removes it)", "[NAME]"),
     SlashCommand(
@@ -39,22 +42,39 @@ COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand(
         "memory", "Show the memory (strategy, summary, facts) or set the strategy", "[STRATEGY]"
     ),
+    SlashCommand(
+        "set",
+        "This conversation's sampling: /set alone lists it; /set NAME VALUE|default "
+        "(temperature, top_p, top_k, seed, max_tokens)",
+        "[NAME VALUE]",
+    ),
     SlashCommand("ingest", "Add files or folders to your documents", "PATH"),
-    SlashCommand("sources", "Answer from your documents, with numbered sources (toggle)"),
+    SlashCommand(
+        "sources",
+        "List your documents; /sources remove PATH|ID drops one, /sources prune the missing",
+        "[remove PATH|ID]",
+    ),
+    SlashCommand("documents", "Answer from your documents, with numbered sources (toggle)"),
     SlashCommand("search", "Search chats, documents and remembered facts together", "QUERY"),
     SlashCommand("tools", "Let the assistant use tools, showing each step (toggle)"),
-    SlashCommand("export", "Save this conversation as Markdown"),
+    SlashCommand(
+        "export", "Save this conversation as Markdown (default: $ASSISTANT_HOME/exports/)", "[PATH]"
+    ),
     SlashCommand("rename", "Rename this conversation", "[TITLE]"),
     SlashCommand("delete", "Delete this conversation (asks first)"),
     SlashCommand("regen", "Write the last reply again; the old one is kept (Ctrl+R)"),
     SlashCommand("edit", "Edit your last message and resend it; the old turn is kept", "[TEXT]"),
     SlashCommand(
-        "versions", "List the last reply's versions; /versions N shows one (Alt+Left/Right)", "[N]"
+        "versions",
+        "List the versions of the last reply and of your last message; /versions N shows reply "
+        "version N (Alt+Left/Right), /versions message N your message's (Alt+Up/Down)",
+        "[message] [N]",
     ),
     SlashCommand("copy", "Copy the last reply; /copy N copies message N from the top", "[N]"),
     SlashCommand("good", "Rate the last reply good (preference data for training; again: clear)"),
     SlashCommand("bad", "Rate the last reply bad (again: clear)"),
     SlashCommand("help", "List the commands and keys"),
+    SlashCommand("quit", "Quit the app (everything is already stored)"),
 )
 BY_NAME = {c.name: c for c in COMMANDS}
 
@@ -83,12 +103,3 @@ def parse_slash(text: str) -> tuple[SlashCommand, str] | None:
         names = ", ".join(f"/{c.name}" for c in COMMANDS)
         raise UnknownCommandError(f"no command /{name}; the commands are {names}")
     return command, rest.strip()
-
-
-def help_markdown(keys: dict[str, str]) -> str:
-    """The ``/help`` text: commands, then the keys currently bound."""
-    lines = ["**Commands**", ""]
-    lines += [f"- `{c.usage}`: {c.help}" for c in COMMANDS]
-    lines += ["", "**Keys**", ""]
-    lines += [f"- `{key}`: {what}" for what, key in keys.items()]
-    return "\n".join(lines)

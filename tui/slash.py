@@ -9,20 +9,21 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from pathlib import Path
 from typing import Protocol
 
 from assistant.config import Config
-from tui.commands import SlashCommand, help_markdown
+from tui.commands import SlashCommand
 from tui.conversation_commands import NONE_WORDS, ConversationCommands, ConversationHost
 from tui.keys import KeyMap
 from tui.persona_commands import PersonaCommands
+from tui.sampling_commands import SamplingCommands
 from tui.screens.pick import PickScreen
 from tui.search_commands import SearchCommands, SearchHost
+from tui.source_commands import SourceCommands, SourceHost
 from tui.version_commands import VersionCommands, VersionHost
 
 
-class ChatHost(ConversationHost, VersionHost, SearchHost, Protocol):
+class ChatHost(ConversationHost, SourceHost, VersionHost, SearchHost, Protocol):
     """What the slash commands need of the chat screen."""
 
     ready: bool  # the model is loaded
@@ -52,8 +53,11 @@ class ChatHost(ConversationHost, VersionHost, SearchHost, Protocol):
     def prefer_compared(self, which: str) -> str:
         """Store the last comparison as a preference pair; return what to tell the user."""
 
-    def start_ingest(self, path: str) -> None:
-        """Ingest ``path`` into the documents in a worker."""
+    def exit_app(self) -> None:
+        """Quit the app."""
+
+    def help_text(self) -> str:
+        """The /help note: every command and every key of the screen."""
 
 
 class SlashCommands:
@@ -63,20 +67,26 @@ class SlashCommands:
     def __init__(self, host: ChatHost) -> None:
         self.host = host
         self.conversation = ConversationCommands(host)
-        self.finder = SearchCommands(host)  # /search
         self.personas = PersonaCommands(host)  # /persona
+        self.sampling = SamplingCommands(host)
+        self.documents = SourceCommands(host)  # /ingest, /sources, /documents
+        self.finder = SearchCommands(host)  # /search
         self.versions = VersionCommands(host)  # /regen, /edit, /versions, /copy, /good, /bad
         on = self.conversation
         self.handlers: dict[str, Callable[[str], bool]] = {
             "new": self.new,
+            "clear": self.new,  # a fresh conversation, as in Claude Code / aichat
+            "set": self.sampling.set,
+            "quit": self.quit,
             "help": self.help,
             "model": self.model,
             "adapter": self.adapter,
             "compare": self.compare,
             "prefer": self.prefer,
-            "sources": self.sources,
+            "sources": self.documents.sources,
+            "documents": self.documents.documents,
             "tools": self.tools,
-            "ingest": self.ingest,
+            "ingest": self.documents.ingest,
             "search": self.finder.search,
             "train": on.train,
             "system": on.system,
@@ -110,8 +120,13 @@ class SlashCommands:
         return True
 
     def help(self, argument: str) -> bool:
-        """List the commands and keys in a note."""
-        self.host.add_note(help_markdown(self.host.keys.describe()))
+        """List the commands and keys in a note (made from their tables)."""
+        self.host.add_note(self.host.help_text())
+        return True
+
+    def quit(self, argument: str) -> bool:
+        """Quit (a reply being written is stored as interrupted)."""
+        self.host.exit_app()
         return True
 
     # -- models ------------------------------------------------------------------------
@@ -153,7 +168,8 @@ class SlashCommands:
             if value:
                 self.use_model(kind, value)
 
-        host.ask(PickScreen(f"Pick a {kind}", choices), chosen)
+        article = "an" if kind[0] in "aeiou" else "a"
+        host.ask(PickScreen(f"Pick {article} {kind}", choices), chosen)
         return True
 
     def use_model(self, kind: str, name: str) -> None:
@@ -197,17 +213,6 @@ class SlashCommands:
 
     # -- modes and documents -----------------------------------------------------------
 
-    def sources(self, argument: str) -> bool:
-        """Toggle answering from documents (with the sources panel)."""
-        mode = "chat" if self.host.mode == "documents" else "documents"
-        self.host.set_mode(mode)
-        self.host.notify(
-            "answers now come from your documents, with sources"
-            if mode == "documents"
-            else "documents off: plain chat"
-        )
-        return True
-
     def tools(self, argument: str) -> bool:
         """Toggle the agent (tools, with its steps shown under each reply)."""
         mode = "chat" if self.host.mode == "agent" else "agent"
@@ -220,16 +225,4 @@ class SlashCommands:
             )
         else:
             self.host.notify("tools off: plain chat")
-        return True
-
-    def ingest(self, argument: str) -> bool:
-        """Add files or folders to the documents, in a worker with progress."""
-        if not argument:
-            self.host.notify("say what to ingest: /ingest PATH", severity="warning")
-            return False
-        path = Path(argument).expanduser()
-        if not path.exists() and not any(ch in argument for ch in "*?["):
-            self.host.notify(f"no file or folder at {path}", severity="error", markup=False)
-            return False
-        self.host.start_ingest(str(path))
         return True

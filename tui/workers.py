@@ -1,4 +1,4 @@
-"""Work done off the UI thread: opening the store, loading a model, turns, ingesting, counting.
+"""Work done off the UI thread: opening the store, loading a model, turns (ingest: source_commands).
 
 The chat screen starts each of these in a thread worker. They import their heavy libraries
 themselves and check ``is_cancelled`` between events. A turn only renders the events of
@@ -68,7 +68,7 @@ class JobHost(Protocol):
 
 
 class StartHost(JobHost, Protocol):
-    """What loading, opening and ingesting report to (always called on the UI thread)."""
+    """What loading and opening report to (always called on the UI thread)."""
 
     def set_state(self, text: str) -> None:
         """Show what the app is doing in the status bar."""
@@ -78,6 +78,9 @@ class StartHost(JobHost, Protocol):
 
     def backend_ready(self, config: Config, backend: Backend) -> Backend | None:
         """A backend is loaded: use it; return the one it replaces."""
+
+    def load_failed(self, config: Config, message: str) -> None:
+        """A backend did not load (the one loaded before, if any, stays)."""
 
 
 class TurnReport(Protocol):
@@ -147,9 +150,8 @@ def load_backend(
     ui(host.set_state, f"loading {config.model}…")
     try:
         backend = open_loaded(config, factory, backend)
-    except AssistantError as exc:
-        ui(host.set_state, "no model")
-        ui(host.notify, str(exc), severity="error", timeout=10, markup=False)
+    except Exception as exc:  # a missing or broken model must not close the app
+        ui(host.load_failed, config, failure(exc))
         return
     old = ui(host.backend_ready, config, backend)
     if old is not None and old is not backend:
@@ -260,33 +262,3 @@ def approve_in_modal(ui: UiThread, host: TurnReport, tool: str, tool_input: str)
         if worker.is_cancelled:
             return False
     return answer[0]
-
-
-# -- documents and counting ------------------------------------------------------------
-
-
-def ingest(
-    ui: UiThread, host: StartHost, services: Services, path: str, ingest_fn: Any | None
-) -> None:
-    """Ingest files into the document index, with progress in the status bar."""
-    if ingest_fn is None:
-        ingest_fn = services.index.ingest
-
-    def progress(event: Any) -> None:
-        name = event.status.path.rsplit("/", 1)[-1]
-        ui(host.set_state, f"ingesting {event.done}/{event.total}: {name}")
-
-    ui(host.set_state, f"ingesting {path}…")
-    try:
-        report = ingest_fn([path], progress)
-    except Exception as exc:  # a missing path, an unreadable file, the embedder
-        ui(host.set_state, "ready")
-        ui(host.notify, f"ingest failed: {exc}", severity="error", timeout=10, markup=False)
-        return
-    summary = (
-        f"ingested {len(report.indexed)} files ({report.chunks} chunks); "
-        f"{len(report.unchanged)} unchanged, {len(report.skipped)} skipped, "
-        f"{len(report.failed)} failed"
-    )
-    ui(host.set_state, "ready")
-    ui(host.notify, summary, timeout=8)

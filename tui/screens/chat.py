@@ -37,6 +37,7 @@ from tui.widgets.prompt_input import PromptInput
 from tui.widgets.sources_panel import SourcesPanel
 from tui.widgets.status_bar import StatusBar
 from tui.widgets.transcript import Transcript
+from tui.widgets.welcome import WelcomeNote
 from tui.workers import BackendFactory, UiThread
 
 if TYPE_CHECKING:
@@ -70,6 +71,8 @@ class ChatScreen(Screen[None]):
         Binding("ctrl+r", "regenerate", "Regenerate", id="regenerate"),
         Binding("alt+left", "version(-1)", "Older version of the last reply", show=False),
         Binding("alt+right", "version(1)", "Newer version of the last reply", show=False),
+        Binding("alt+up", "version(-1, 'message')", "Older version of your message", show=False),
+        Binding("alt+down", "version(1, 'message')", "Newer version of your message", show=False),
     ]
 
     def __init__(
@@ -105,7 +108,10 @@ class ChatScreen(Screen[None]):
                 yield Transcript(id="messages")
                 yield ContextBar(id="context")
                 yield PromptInput(
-                    send_keys=self.keys.send, newline_keys=self.keys.newline, id="prompt"
+                    send_keys=self.keys.send,
+                    newline_keys=self.keys.newline,
+                    clear_keys=self.keys.clear,
+                    id="prompt",
                 )
                 yield StatusBar(id="status")
             yield SourcesPanel(id="sources")
@@ -173,10 +179,13 @@ class ChatScreen(Screen[None]):
         return self.query_one(Transcript)
 
     def store_ready(self) -> None:
-        """The memory store is open: list conversations and open the one asked for."""
+        """The memory store is open: list conversations and open the one asked for, else
+        the last one (as a restart should), else welcome a new user."""
         self.store_open = True
         self.refresh_conversations()
-        if self._open_at_start and self.store is not None:
+        if self.store is None or self.conversation_id is not None:
+            return
+        if self._open_at_start:
             try:
                 found = self.store.conversation(self._open_at_start)
             except Exception as exc:  # MemoryNotFoundError: say so, start a new one
@@ -184,6 +193,19 @@ class ChatScreen(Screen[None]):
             else:
                 self.show_conversation(found.id)
             self._open_at_start = None
+            return
+        latest = self.store.conversations(limit=1)
+        if latest:
+            self.show_conversation(latest[0].id)
+        else:
+            self.show_welcome()
+
+    def show_welcome(self) -> None:
+        """Show the first-start note (the model, the mode, the keys to start with)."""
+        from tui.widgets.welcome import WelcomeNote, welcome_markdown
+
+        note = welcome_markdown(self.config.model, self.mode, self.keys)
+        self.transcript.mount(WelcomeNote(note))
 
     def load_model(self, config: Config, backend: Backend | None = None) -> None:
         """Open and load the backend of ``config`` (or load ``backend``) in a worker."""
@@ -202,6 +224,15 @@ class ChatScreen(Screen[None]):
         self.status_bar.state = "ready"
         self.update_budget()
         return old
+
+    def load_failed(self, config: Config, message: str) -> None:
+        """A model did not load: say why; the one loaded before (if any) goes on answering."""
+        if self.ready:
+            self.status_bar.state = "ready"
+            message += f" (still using {self.status_bar.model})"
+        else:
+            self.status_bar.state = "no model"
+        self.notify(message, severity="error", timeout=10, markup=False)
 
     def set_state(self, text: str) -> None:
         """Set the state shown in the status bar."""
@@ -228,9 +259,16 @@ class ChatScreen(Screen[None]):
         self.conversations.refresh()
 
     def show_conversation(self, conversation_id: str | None) -> None:
-        """Show a stored conversation in its mode (None: a new one, in chat mode)."""
+        """Show a stored conversation in its mode (None: a new one, in chat mode), with
+        nothing of the last one's status or sources."""
         self.conversations.show(conversation_id)
         self.slash.versions.mark_views()  # "version N/M" and ratings on the replies
+        if self.ready and self.live is None:
+            self.status_bar.state = "ready"  # not the last reply's "error" or "interrupted"
+        self.turns.last_hits = []
+        panel = self.query_one(SourcesPanel)
+        panel.cited = []
+        panel.hits = []
 
     def ensure_conversation(self) -> str:
         """The shown conversation's id, storing it (in the current mode) if it is new."""
@@ -274,12 +312,17 @@ class ChatScreen(Screen[None]):
             parsed = parse_slash(text)
         except UnknownCommandError as exc:
             self.notify(str(exc), severity="error", timeout=8, markup=False)
-            return  # the text stays in the box to be fixed
+            self.prompt_box.refused()  # kept to fix, selected: typing replaces it
+            return
         if parsed is None:
             self.turns.send(text)
+            if self.live is not None:  # sent: the welcome has done its job
+                self.query(WelcomeNote).remove()
         elif self.slash.run(*parsed):
             self.prompt_box.remember(text)
             self.prompt_box.clear_text()
+        elif self.prompt_box.text.strip() == text:  # refused, and not replaced by the command
+            self.prompt_box.refused()
 
     @on(SlashPicked)
     def _picked(self, event: SlashPicked) -> None:
@@ -300,10 +343,6 @@ class ChatScreen(Screen[None]):
         self.prompt_box.set_text(text)
         self.prompt_box.focus()
 
-    def start_ingest(self, path: str) -> None:
-        """Ingest ``path`` into the documents, in a worker."""
-        self.start("ingest", workers.ingest, self.ui, self, self.services, path, self.ingest_fn)
-
     def start_comparison(self, prompt: str) -> None:
         """Show ``prompt`` answered by the base model and by the adapter, side by side."""
         store, cid = self.store, self.conversation_id
@@ -317,6 +356,25 @@ class ChatScreen(Screen[None]):
         return self.comparison.prefer(which)
 
     # -- actions -----------------------------------------------------------------------
+
+    def exit_app(self) -> None:
+        """Quit the app (a reply being written is stored as interrupted)."""
+        self.app.exit()
+
+    def help_text(self) -> str:
+        """The /help note, made from the command table and the bindings of every widget
+        on this screen (so a new key or command cannot be left out)."""
+        from tui.help import help_markdown
+        from tui.screens.confirm import ConfirmScreen
+        from tui.screens.edit_text import EditTextScreen
+        from tui.screens.pick import PickScreen
+
+        widgets: dict[type, None] = {type(self): None}
+        for node in self.walk_children():
+            widgets.setdefault(type(node), None)
+        for modal in (ConfirmScreen, EditTextScreen, PickScreen):  # the dialogs' keys
+            widgets.setdefault(modal, None)
+        return help_markdown(self.keys, widgets)
 
     def action_stop(self) -> None:
         """Stop the reply being generated (the partial text is kept, marked stopped)."""
@@ -343,9 +401,9 @@ class ChatScreen(Screen[None]):
         """Write the last reply again (the old one is kept as a version)."""
         self.slash.versions.regen("")
 
-    def action_version(self, delta: int) -> None:
-        """Show the last reply's previous or next version."""
-        self.slash.versions.step(delta)
+    def action_version(self, delta: int, which: str = "reply") -> None:
+        """Show the previous or next version of the last reply (or of your last message)."""
+        self.slash.versions.step(delta, which)
 
     def action_focus_prompt(self) -> None:
         """Put the cursor back in the prompt box."""

@@ -115,6 +115,24 @@ async def test_edit_opens_the_editor_and_resends_as_a_branch() -> None:
             "tell me about dogs",
             "tell me about birds",
         ]
+        user_titles = [str(v.border_title) for v in app.query(ChatMessageView) if v.role == "user"]
+        assert user_titles == ["You · version 3/3"]
+        await type_and_send(pilot, "/versions")
+        await settle(app, pilot)
+        listing = [v.text for v in app.query(ChatMessageView) if v.role == "note"][-1]
+        assert "**Versions of your last message** (3)" in listing
+        assert "3. tell me about birds **(shown)**" in listing
+        # Alt+Up goes back one branch: the dogs question with its own reply.
+        await pilot.press("alt+up")
+        await settle(app, pilot)
+        assert shown(app) == [("user", "tell me about dogs"), ("assistant", "about dogs")]
+        await type_and_send(pilot, "/versions message 1")
+        await settle(app, pilot)
+        assert shown(app) == [("user", "tell me about cats"), ("assistant", "about cats")]
+        assert [m.content for m in store.messages(cid)] == ["tell me about cats", "about cats"]
+        await pilot.press("alt+up")
+        await settle(app, pilot)
+        assert "this is version 1/3" in notes(app)
 
 
 async def test_copy_copies_the_last_reply_or_message_n() -> None:
@@ -197,6 +215,6 @@ async def test_help_lists_the_version_commands_and_keys() -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         await _chat(pilot, app, "/help")
         text = [v.text for v in app.query(ChatMessageView) if v.role == "note"][-1]
-        for usage in ("/regen", "/edit [TEXT]", "/versions [N]", "/copy [N]", "/good", "/bad"):
+        for usage in ("/regen", "/edit [TEXT]", "/versions [message] [N]", "/copy [N]", "/good"):
             assert f"`{usage}`" in text
         assert "Ctrl+R" in text and "Alt+Left" in text

@@ -26,12 +26,15 @@ if TYPE_CHECKING:
     from assistant.memory.records import Message
     from assistant.memory.session import ChatSession
     from assistant.memory.store import MemoryStore
+    from assistant.memory.versions import Version
     from assistant.responders import Responder
     from assistant.services import Services
     from tui.turns import Turns
     from tui.widgets.transcript import Transcript
 
 RATED = {1: "rated good", -1: "rated bad"}
+# What /versions and the version keys browse: the last reply or your last message.
+WHICH = {"reply": "assistant", "message": "user"}
 T = TypeVar("T")
 Start = Callable[["ChatSession", "Responder"], Iterator[Any]]
 
@@ -215,45 +218,58 @@ class VersionCommands:
     # -- versions ----------------------------------------------------------------------
 
     def versions(self, argument: str) -> bool:
-        """List the versions of the last reply (``/versions N`` shows version N)."""
-        store, reply = self.host.store, self._last("assistant")
-        if store is None or reply is None:
+        """List the versions of the last reply and of your last message; ``/versions N``
+        shows reply version N, ``/versions message N`` your message's version N (with the
+        turn that followed it)."""
+        which, _, number = argument.rpartition(" ")
+        which = which.strip() or "reply"
+        if which not in WHICH:
+            self.host.notify("usage: /versions [N] or /versions message N", severity="warning")
+            return False
+        store, target = self.host.store, self._last(WHICH[which])
+        if store is None or target is None:
             self.host.notify("no reply yet", severity="warning")
             return False
-        found = store.versions(reply.id)
-        if argument:
-            if not argument.isdigit() or not 1 <= int(argument) <= len(found):
-                self.host.notify(
-                    f"usage: /versions N, N from 1 to {len(found)}", severity="warning"
-                )
+        found = store.versions(target.id)
+        if number:
+            if not number.isdigit() or not 1 <= int(number) <= len(found):
+                usage = "/versions N" if which == "reply" else "/versions message N"
+                self.host.notify(f"usage: {usage}, N from 1 to {len(found)}", severity="warning")
                 return False
-            return self._switch(found[int(argument) - 1].message.id)
-        lines = [f"**Versions of the last reply** ({len(found)})", ""]
-        for v in found:
-            text = " ".join(v.message.content.split())
-            marks = ", ".join(
-                m for m in ("shown" if v.active else "", RATED.get(v.rating, "")) if m
-            )
-            lines.append(
-                f"{v.number}. {text[:80]}{'…' if len(text) > 80 else ''}"
-                + (f" **({marks})**" if marks else "")
-            )
+            return self._switch(found[int(number) - 1].message.id)
+        lines = self._listing("the last reply", found)
+        question = self._last("user")
+        if question is not None and len(asked := store.versions(question.id)) > 1:
+            lines += ["", *self._listing("your last message", asked)]
         lines += [
             "",
-            "`/versions N` or Alt+Left / Alt+Right shows another; Ctrl+R writes one more.",
+            "`/versions N` (Alt+Left / Alt+Right) shows reply version N, `/versions message N`"
+            " (Alt+Up / Alt+Down) your message's; Ctrl+R writes another reply.",
         ]
         self.host.add_note("\n".join(lines))
         return True
 
-    def step(self, delta: int) -> bool:
-        """Show the last reply's previous (-1) or next (+1) version."""
-        store, reply = self.host.store, self._last("assistant")
-        if store is None or reply is None:
+    @staticmethod
+    def _listing(what: str, found: list[Version]) -> list[str]:
+        lines = [f"**Versions of {what}** ({len(found)})", ""]
+        for v in found:
+            text = " ".join(v.message.content.split())
+            marks = ", ".join(filter(None, ("shown" if v.active else "", RATED.get(v.rating))))
+            shown = text[:80] + ("…" if len(text) > 80 else "")
+            lines.append(f"{v.number}. {shown}" + (f" **({marks})**" if marks else ""))
+        return lines
+
+    def step(self, delta: int, which: str = "reply") -> bool:
+        """Show the previous (-1) or next (+1) version of the last reply (``which``
+        "message": of your last message, with the turn that followed it)."""
+        store, target = self.host.store, self._last(WHICH[which])
+        if store is None or target is None:
             self.host.notify("no reply yet", severity="warning")
             return False
-        found = store.versions(reply.id)
+        found = store.versions(target.id)
         if len(found) < 2:
-            self.host.notify("this reply has no other versions; Ctrl+R writes another")
+            more = "Ctrl+R writes another" if which == "reply" else "/edit makes another"
+            self.host.notify(f"this {which} has no other versions; {more}")
             return False
         mine = next(v for v in found if v.active)
         index = mine.number - 1 + delta
@@ -275,18 +291,18 @@ class VersionCommands:
         return True
 
     def mark_views(self) -> None:
-        """Label each shown reply with ``version N/M`` and its rating."""
+        """Label each shown message with ``version N/M`` and each reply with its rating."""
         store, cid = self.host.store, self.host.conversation_id
         if store is None or cid is None:
             return
         counts, ratings = store.version_counts(cid), store.ratings_of(cid)
         views = self._views()
-        last = self._last("assistant")
-        replies = [v for v in views if v.role == "assistant"]
-        live = self.host.live
-        fresh = replies[-1] if replies and replies[-1].message_id is None else None
-        if last is not None and fresh is not None and (live is None or live.view is not fresh):
-            fresh.message_id = last.id  # the reply just written
+        if self.host.live is None:  # the views of the turn just written get their ids
+            for role in WHICH.values():
+                mine = [v for v in views if v.role == role]
+                stored = self._last(role)
+                if mine and mine[-1].message_id is None and stored is not None:
+                    mine[-1].message_id = stored.id
         for view in views:
             if view.message_id is None:
                 continue

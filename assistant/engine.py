@@ -6,7 +6,7 @@ from assistant.backends.base import Backend
 from assistant.backends.llama_local import LlamaCppBackend, SamplingDefaults
 from assistant.backends.openai_server import OpenAIServerBackend
 from assistant.config import Config
-from assistant.errors import ConfigError
+from assistant.errors import ConfigError, ModelNotFoundError
 from assistant.registry import ModelEntry, ModelRegistry
 
 
@@ -14,8 +14,20 @@ def resolve_adapter(registry: ModelRegistry, ref: str, model: ModelEntry) -> Mod
     """Resolve an adapter name or path for ``model``.
 
     A path to an unregistered file is checked when the backend loads it.
+
+    Raises:
+        ModelNotFoundError: no adapter of that name (the registered ones are listed).
     """
-    entry = registry.resolve(ref)
+    try:
+        entry = registry.resolve(ref)
+    except ModelNotFoundError:
+        if "/" in ref or ref.endswith(".gguf"):  # a path: its own message says what is wrong
+            raise
+        known = ", ".join(e.name for e in registry.list() if e.kind == "adapter") or "none"
+        raise ModelNotFoundError(
+            f"no adapter named {ref!r} (registered adapters: {known}); see `assistant models "
+            "list`, `assistant train export RUN --name NAME`, or pass a path to a GGUF LoRA"
+        ) from None
     registered = entry.builtin or entry.added_at is not None
     if registered and entry.kind != "adapter":
         raise ConfigError(f"{ref} is a model, not an adapter; use --model {ref}")

@@ -61,10 +61,10 @@ async def _settle(pilot: Pilot[Any]) -> None:
 
 def test_snapshot_chat_layout(snap_compare: Any) -> None:
     """The main screen: the sidebar lists "Python squares" (highlighted) above "Kettle
-    descaling"; the chat shows the user's question and the reply with a highlighted Python
-    code block; under it the context bar (system, history and reserve segments with a
-    legend), the empty prompt box, and the status bar "scripted · ready · chat · – tok/s ·
-    N/2048 tokens"; the footer lists the keys."""
+    descaling"; the chat shows the user's question labelled "You" and the reply labelled
+    "Assistant" with a highlighted Python code block; under it the context bar (system,
+    history and reserve segments with a legend), the empty prompt box, and the status bar
+    "scripted · ready · chat · – tok/s · N/2048 tokens"; the footer lists the keys."""
     assert snap_compare(_app(), terminal_size=SIZE, run_before=_settle)
 
 

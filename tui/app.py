@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 from textual.binding import Binding
+from textual.theme import Theme
 
 from assistant.backends.base import Backend
 from assistant.config import Config
 from assistant.services import Services
+from tui.app_state import load_state, save_state
 from tui.keys import APP_KEYS, parse_keymap
 from tui.palette import SlashCommandProvider
 from tui.screens.chat import ChatScreen
@@ -105,6 +107,17 @@ class ChatApp(App[None]):
     def on_mount(self) -> None:
         sys.setswitchinterval(SWITCH_INTERVAL_S)  # restored from __init__'s reading on unmount
         self.set_keymap(self.keys.app)
+        theme = load_state(self.config.home).get("theme")
+        if isinstance(theme, str) and theme in self.available_themes:
+            self.theme = theme
+        self.theme_changed_signal.subscribe(self, self._remember_theme)
+
+    def _remember_theme(self, theme: Theme) -> None:
+        """The palette's "Change theme" picked one: the next start uses it too."""
+        try:
+            save_state(self.config.home, theme=theme.name)
+        except OSError as exc:  # a read-only home: the theme holds for this run only
+            self.notify(f"cannot remember the theme: {exc}", severity="warning", markup=False)
 
     def on_unmount(self) -> None:
         sys.setswitchinterval(self._switch_interval)

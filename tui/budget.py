@@ -77,10 +77,14 @@ def conversation_budget(
     reserve = min(config.max_tokens, backend.context_length // 2)
     if conversation_id is None or store is None:
         return measure(backend, system=config.system_prompt, documents=documents, reserve=reserve)
+    from assistant.memory.conversation_settings import load_settings
     from assistant.memory.session import prompt_history
     from assistant.memory.strategies import StrategySpec
 
     conversation = store.conversation(conversation_id)
+    own_max = load_settings(store, conversation_id).max_tokens  # /set max_tokens
+    if own_max is not None:
+        reserve = min(own_max, backend.context_length // 2)
     messages = store.messages(conversation_id, conversation.prompt_start_seq)
     memory: list[str] = []
     if StrategySpec.parse(conversation.strategy).uses_summary:

@@ -79,7 +79,7 @@ class Conversations:
             messages = store.messages(conversation_id)
         here = live if live is not None and live.conversation_id == conversation_id else None
         self.widgets.transcript.show(messages, here)
-        self.host.sub_title = title
+        self.host.sub_title = " ".join(title.split())
         self.mode = mode
         self._show_mode()
         self.widgets.sidebar.current = conversation_id
@@ -120,4 +120,4 @@ class Conversations:
     def retitled(self, conversation_id: str, title: str) -> None:
         """A conversation was renamed: show its title if it is the one shown."""
         if conversation_id == self.current:
-            self.host.sub_title = title
+            self.host.sub_title = " ".join(title.split())

@@ -16,13 +16,20 @@ APP_KEYS = {
     "quit": "ctrl+q",
 }
 # Keys of the prompt box itself.
+# Shift+Enter reaches the app only from terminals that report it (kitty, WezTerm, foot,
+# Ghostty; not tmux or most xterm setups, where it is a plain Enter). Ctrl+J is a line
+# feed in every terminal, so it always adds a line. Alt+Enter is sent as Esc+Enter, which
+# Textual reads as Enter: it cannot be a newline key.
 PROMPT_KEYS = {
     "send": "enter",
     "newline": "shift+enter,ctrl+j",
+    "clear": "ctrl+u",
 }
 DESCRIPTIONS = {
     "send": "send the message",
-    "newline": "new line in the message",
+    "newline": "new line in the message (Ctrl+J works in every terminal; Shift+Enter only "
+    "where the terminal reports it)",
+    "clear": "clear the prompt box",
     "stop": "stop the reply",
     "new": "new conversation",
     "sidebar": "show or hide the conversations",
@@ -39,11 +46,16 @@ class KeyMap:
     app: dict[str, str] = field(default_factory=lambda: dict(APP_KEYS))
     send: tuple[str, ...] = ("enter",)
     newline: tuple[str, ...] = ("shift+enter", "ctrl+j")
+    clear: tuple[str, ...] = ("ctrl+u",)
+
+    def prompt(self) -> dict[str, tuple[str, ...]]:
+        """The prompt box's own keys: id -> keys."""
+        return {"send": self.send, "newline": self.newline, "clear": self.clear}
 
     def describe(self) -> dict[str, str]:
         """What each action does -> its keys, for ``/help``."""
-        keys = {**self.app, "send": ",".join(self.send), "newline": ",".join(self.newline)}
-        return {DESCRIPTIONS[k]: v for k, v in keys.items()}
+        keys = {**self.app, **{k: ",".join(v) for k, v in self.prompt().items()}}
+        return {DESCRIPTIONS[k]: v for k, v in keys.items() if k in DESCRIPTIONS}
 
 
 def _keys(value: str) -> tuple[str, ...]:
@@ -73,4 +85,4 @@ def parse_keymap(text: str | None) -> KeyMap:
         if not _keys(value):
             raise ConfigError(f"key binding {name!r} needs at least one key, e.g. {name}=ctrl+x")
         (app if name in app else prompt)[name] = ",".join(_keys(value))
-    return KeyMap(app, _keys(prompt["send"]), _keys(prompt["newline"]))
+    return KeyMap(app, _keys(prompt["send"]), _keys(prompt["newline"]), _keys(prompt["clear"]))

@@ -41,6 +41,7 @@ class LiveReply:
     conversation_id: str
     prompt: str
     mode: str = "chat"
+    model: str | None = None  # shown in the reply's label
     parts: list[str] = field(default_factory=list)
     steps: list[StepRecord] = field(default_factory=list)
     # A reasoning model's <think> text so far, and the fold that shows it.

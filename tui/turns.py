@@ -84,7 +84,8 @@ class Turns:
             return
         prompt.remember(text)
         prompt.clear_text()
-        live = LiveReply(host.ensure_conversation(), text, mode=host.mode)
+        model = self.services.backend.model_name
+        live = LiveReply(host.ensure_conversation(), text, mode=host.mode, model=model)
         self.live = live
         self.widgets.transcript.start_turn(live)
         self.widgets.status.state = "writing…"
@@ -127,7 +128,9 @@ class Turns:
         host, prompt, status = self.host, self.widgets.prompt, self.widgets.status
         self.live = None
         stopped, error = outcome.stopped, outcome.error
-        unsure = None if outcome.done is None else low_confidence(outcome.done.extra)
+        done = outcome.done
+        unsure = None if done is None else low_confidence(done.extra)
+        cut = done.usage.completion_tokens if done and done.finish_reason == "length" else None
         if live.fold is not None:
             live.fold.finish()
         self.widgets.transcript.finish_live(
@@ -135,6 +138,7 @@ class Turns:
             stopped=stopped,
             failed=error is not None,
             note=None if unsure is None else low_confidence_note(unsure),
+            cut=cut,
         )
         if error is not None:
             host.notify(error, severity="error", timeout=10, markup=False)
@@ -142,7 +146,8 @@ class Turns:
                 prompt.set_text(live.prompt)
         elif live.view is None and not stopped:
             host.notify("a reply finished in another conversation")
-        status.state = "stopped" if stopped else ("error" if error else "ready")
+        # "interrupted": the word the store and the exports use for a reply cut short.
+        status.state = "interrupted" if stopped else ("error" if error else "ready")
         if outcome.done is not None:
             status.tokens_per_s = outcome.done.timings.tokens_per_s
         if outcome.budget is not None and live.conversation_id == host.conversation_id:

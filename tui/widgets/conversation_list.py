@@ -21,7 +21,7 @@ class ConversationItem(ListItem):
     """One row of the list, remembering its conversation id."""
 
     def __init__(self, conversation: Conversation, live: bool) -> None:
-        title = conversation.title or "(untitled)"
+        title = " ".join(conversation.title.split()) or "(untitled)"  # one line, always
         super().__init__(Label(("● " if live else "") + title), classes=f"conv-{conversation.id}")
         self.conversation_id = conversation.id
 

@@ -1,4 +1,6 @@
-"""The prompt box: a TextArea where Enter sends and Shift+Enter (or Ctrl+J) adds a line."""
+"""The prompt box: a TextArea where Enter sends, Ctrl+J (or Shift+Enter, in terminals that
+report it) adds a line and Ctrl+U clears it. Its height is capped: a long paste scrolls
+inside the box instead of pushing the chat off the screen."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ class PromptInput(TextArea):
         *,
         send_keys: tuple[str, ...] = ("enter",),
         newline_keys: tuple[str, ...] = ("shift+enter", "ctrl+j"),
+        clear_keys: tuple[str, ...] = ("ctrl+u",),
         id: str | None = None,
     ) -> None:
         super().__init__(
@@ -35,10 +38,11 @@ class PromptInput(TextArea):
             soft_wrap=True,
             show_line_numbers=False,
             compact=True,
-            placeholder="Ask anything · Enter sends · Shift+Enter or Ctrl+J: new line · /help",
+            placeholder="Ask anything · Enter sends · Ctrl+J: new line · Ctrl+U: clear · /help",
         )
         self.send_keys = send_keys
         self.newline_keys = newline_keys
+        self.clear_keys = clear_keys
         self.past: list[str] = []
         self._recall_at: int | None = None
 
@@ -58,6 +62,12 @@ class PromptInput(TextArea):
         self.load_text(text)
         self.move_cursor(self.document.end)
 
+    def refused(self) -> None:
+        """A command was refused: keep its text to fix, selected, so that typing replaces
+        it (never glued to the next command) and Ctrl+U or Backspace clears it."""
+        self.select_all()
+        self.focus()
+
     async def _on_key(self, event: events.Key) -> None:
         if event.key in self.send_keys:
             event.stop()
@@ -68,6 +78,11 @@ class PromptInput(TextArea):
             event.stop()
             event.prevent_default()
             self.insert("\n")
+            return
+        if event.key in self.clear_keys:
+            event.stop()
+            event.prevent_default()
+            self.clear_text()
             return
         await super()._on_key(event)
 

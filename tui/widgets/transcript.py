@@ -15,7 +15,7 @@ from textual.widgets import Label
 
 from tui.live import LiveReply, StepRecord
 from tui.widgets.agent_step import AgentStepView
-from tui.widgets.message import STOPPED, ChatMessageView
+from tui.widgets.message import STOPPED, ChatMessageView, cut_marker
 from tui.widgets.thinking_fold import ThinkingFold
 
 if TYPE_CHECKING:  # importing the memory package at startup would load sqlite_utils
@@ -50,7 +50,9 @@ def stored_views(messages: list[Message], live: LiveReply | None) -> list[Widget
             continue
         stopped = message.role == "assistant" and message.status == "interrupted"
         text = message.content + (STOPPED if stopped else "")
-        view = ChatMessageView(message.role, text, message_id=message.id)
+        if message.role == "assistant" and message.finish_reason == "length" and not stopped:
+            text += cut_marker(message.completion_tokens)
+        view = ChatMessageView(message.role, text, message_id=message.id, model=message.model)
         if stopped:
             view.add_class("stopped")
         if message.reasoning:  # a reasoning model's <think> text, folded
@@ -68,7 +70,7 @@ def stored_views(messages: list[Message], live: LiveReply | None) -> list[Widget
                 )
                 views.append(step_view(record))
     if live is not None:
-        live.view = ChatMessageView("assistant", live.text or "…")
+        live.view = ChatMessageView("assistant", live.text or "…", model=live.model)
         live.shown = len(live.parts)
         if live.thinking:
             live.fold = ThinkingFold(live=live)
@@ -90,7 +92,7 @@ class Transcript(VerticalScroll):
     def start_turn(self, live: LiveReply) -> None:
         """Show the user's message and an empty reply that ``live`` will fill."""
         self.drop_failed_turn(live.prompt)
-        live.view = ChatMessageView("assistant", "…")
+        live.view = ChatMessageView("assistant", "…", model=live.model)
         self.mount_all([ChatMessageView("user", live.prompt), live.view])
         self.scroll_end(animate=False)
         live.timer = self.set_interval(FLUSH_INTERVAL_S, lambda: self.show_live(live))
@@ -128,10 +130,17 @@ class Transcript(VerticalScroll):
         self.scroll_end(animate=False)
 
     def finish_live(
-        self, live: LiveReply, *, stopped: bool, failed: bool, note: str | None = None
+        self,
+        live: LiveReply,
+        *,
+        stopped: bool,
+        failed: bool,
+        note: str | None = None,
+        cut: int | None = None,
     ) -> None:
         """The turn ended: render its reply once, in full (marked if stopped or failed;
-        ``note``, e.g. low confidence, in italics under it)."""
+        ``note``, e.g. low confidence, in italics under it; ``cut``: the reply stopped at
+        that many tokens, its max_tokens)."""
         if live.timer is not None:
             live.timer.stop()
         view = live.view
@@ -142,6 +151,8 @@ class Transcript(VerticalScroll):
             view.add_class("error")
         else:
             marker = f"\n\n*[{note}]*" if note else ""
+            if cut is not None and not stopped:
+                marker += cut_marker(cut)
             view.finish_text(live.text + (STOPPED if stopped else "") + marker)
             view.set_class(stopped, "stopped")
             view.set_class(bool(note), "unsure")

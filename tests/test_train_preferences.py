@@ -329,3 +329,33 @@ async def test_prefer_after_compare_stores_the_pair_in_the_open_conversation() -
         await type_and_send(pilot, "/prefer base")  # one pair a comparison
         await settle(app, pilot)
         assert len(preference_pairs(store, marked_only=False)) == 1
+
+
+def test_sft_personal_evaluation_scores_held_out_marked_conversations(tiny: dict[str, Any]) -> None:
+    from training.evaluate import evaluate, table
+    from training.finetune import FinetuneConfig, finetune
+    from training.prepare import prepare
+
+    def chat(q: str, a: str) -> list[dict[str, str]]:
+        return [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
+
+    examples = [chat("hello", "hi")] * 6 + [chat("say one sentence", "yes"), chat("hi", "hello")]
+    owners = [None] * 6 + ["conv-a", "conv-b"]
+    data = tiny["root"] / "sft-own"
+    manifest = prepare(
+        examples, data, tiny["tokenizer"], tiny["base"].as_dict(), conversations=owners
+    )
+    val = _rows(data, "val")
+    assert manifest["counts"]["personal_val"] == 1  # one of the two conversations held out
+    assert sum(1 for r in _rows(data, "train") if r.get("conversation_id")) == 1
+    config = FinetuneConfig(max_steps=2, save_steps=2, **HP)
+    finetune(data, tiny["root"] / "sft-own-run", tiny["base"], tiny["home"], config, False)
+    result = evaluate(tiny["root"] / "sft-own-run", tiny["home"], samples=1, new_tokens=2)
+    personal = result["personal"]
+    assert personal["kind"] == "replies" and personal["examples"] == 1
+    assert [r["conversation_id"] for r in val if r.get("conversation_id")] in (
+        ["conv-a"],
+        ["conv-b"],
+    )
+    assert personal["adapter"]["mean_logprob"] != personal["base"]["mean_logprob"]
+    assert "your 1 held-out conversations" in table(result)

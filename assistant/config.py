@@ -96,7 +96,7 @@ class Config:
     train_threads: int | None = None
     # -- app (issue 3) --
     # Keys of the chat app, "id=key[,key]; ...": send, newline, stop, new, sidebar,
-    # sources_panel, focus_prompt, quit. E.g. "send=ctrl+s; newline=enter".
+    # clear, sources_panel, focus_prompt, quit. E.g. "send=ctrl+s; newline=enter".
     keybindings: str | None = None
 
     def replace(self, **changes: Any) -> Config:

@@ -77,7 +77,8 @@ class Comparison:
         if conversation_id is None or store is None:
             raise AssistantError("open or start a conversation first: pairs belong to one")
         chosen, rejected = (base, adapter) if which == "base" else (adapter, base)
-        add_pair(store, conversation_id, [dict(m) for m in messages], chosen, rejected)
+        prompt = [{"role": m["role"], "content": m["content"]} for m in messages]
+        add_pair(store, conversation_id, prompt, chosen, rejected)
         self.last = None  # one pair a comparison
         marked = store.conversation(conversation_id).marked_for_training
         hint = "" if marked else "; mark the conversation (/train) to train on it"

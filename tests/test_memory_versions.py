@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -381,3 +383,44 @@ def test_an_edit_inside_a_summarized_part_drops_the_summary_and_the_next_prompt_
     summary = store.latest_summary(cid)
     assert summary is not None and summary.through_seq < session.messages()[-2].seq
     assert backend.calls[-1][0][0]["content"].startswith(SUMMARY_HEADING)
+
+
+def test_export_and_import_keep_versions_ratings_choices_and_pairs(store: MemoryStore) -> None:
+    from assistant.memory.transfer import export_json, import_json
+
+    session = _two_turns(store, "one", "two", "three", "edited")
+    old = session.messages()[-1]
+    _run(session.regenerate())
+    store.activate_version(old.id)  # a choice
+    rate(store, old.id, 1)
+    add_pair(store, session.conversation_id, [{"role": "user", "content": "p"}], "a", "b")
+    _run(session.edit(session.messages()[2].id, "second, edited"))
+    store.update_conversation(session.conversation_id, marked_for_training=1)
+    data = json.loads(json.dumps(export_json(store, session.conversation_id)))
+    copy = import_json(store, data, new_id="copy01")
+
+    def summary(cid: str) -> tuple[Any, ...]:
+        pairs = [p for p in preference_pairs(store) if p.conversation_id == cid]
+        archived = sorted((m.seq, m.role, m.content) for m, _ in store.archived_messages(cid))
+        return (
+            [(m.role, m.content) for m in store.messages(cid)],
+            archived,
+            sorted(store.ratings_of(cid).values()),
+            sorted((p.source, p.chosen, p.rejected, str(p.prompt)) for p in pairs),
+        )
+
+    assert summary(copy.id) == summary(session.conversation_id)
+    assert len(summary(copy.id)[3]) == 2  # the rated pair and the explicit one
+    # The copy's old branch switches back like the original's.
+    old_question = store.versions(store.messages(copy.id)[2].id)[0].message
+    store.activate_version(old_question.id)
+    assert [m.content for m in store.messages(copy.id)] == [
+        "first question", "one", "second question", "two",
+    ]  # fmt: skip
+    # An export without versions imports as before; a damaged versions part is refused.
+    plain = _two_turns(store, "x", "y")
+    assert "versions" not in export_json(store, plain.conversation_id)
+    data["versions"]["archived"][0]["parent"] = {"version": 99}
+    with pytest.raises(AssistantError, match="damaged conversation export"):
+        import_json(store, data, new_id="copy02")
+    assert [c.id for c in store.conversations() if c.id == "copy02"] == []

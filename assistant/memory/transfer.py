@@ -11,6 +11,7 @@ from typing import Any
 from assistant.errors import AssistantError
 from assistant.memory.records import Conversation, Message, Summary
 from assistant.memory.store import MemoryStore
+from assistant.memory.transfer_versions import export_versions, import_versions
 
 FORMAT = "assistant-conversation"
 VERSION = 1
@@ -53,6 +54,8 @@ def export_json(store: MemoryStore, conversation_id: str) -> dict[str, Any]:
             for s in summaries
         ],
         "messages": messages,
+        # Earlier versions, ratings and preference pairs, when there are any.
+        **({"versions": versions} if (versions := export_versions(store, conversation.id)) else {}),
     }
 
 
@@ -120,12 +123,14 @@ def _insert(store: MemoryStore, data: dict[str, Any], new_id: str | None) -> Con
             ).id
             for s in data["summaries"]
         ]
+        active: list[int] = []
         for m in data["messages"]:
             fields = {k: v for k, v in m.items() if k not in ("seq", "role", "content", "summary")}
             summary = m.get("summary")
             fields["summary_id"] = summary_ids[summary] if summary is not None else None
             fields["memory"] = fields.get("memory") or None
-            store.add_message(conv_id, m["role"], m["content"], **fields)
+            active.append(store.add_message(conv_id, m["role"], m["content"], **fields).id)
+        import_versions(store, conv_id, data.get("versions"), active)
         store.update_conversation(
             conv_id,
             marked_for_training=int(conv["marked_for_training"]),

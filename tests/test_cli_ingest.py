@@ -122,6 +122,26 @@ def test_removing_the_original_indexes_its_duplicate(tmp_path: Path, home: Path)
     assert hit.source == str(backup / "kettle.md")
 
 
+def test_a_duplicate_is_indexed_when_its_original_changes(tmp_path: Path, home: Path) -> None:
+    """The copy's folder sorts first, so resync meets it before the changed original."""
+    copy = _folder(tmp_path / "a-copy", {"kettle.md": NOTES["kettle.md"]})
+    notes = _folder(tmp_path / "notes", {"kettle.md": NOTES["kettle.md"]})
+    _run("ingest", str(notes), str(copy))
+    assert _listed(home)[str(copy / "kettle.md")] == "duplicate"
+    (notes / "kettle.md").write_text("# Kettle\n\nThe kettle was replaced by a samovar.\n")
+    report = json.loads(_run("resync", "--json").stdout)
+    assert sorted(s["path"] for s in report["indexed"]) == [
+        str(copy / "kettle.md"),
+        str(notes / "kettle.md"),
+    ]
+    assert _listed(home) == {
+        str(copy / "kettle.md"): "indexed",
+        str(notes / "kettle.md"): "indexed",
+    }
+    [hit] = _index(home).search("descale the kettle with vinegar", k=1, mode="keyword")
+    assert hit.source == str(copy / "kettle.md")
+
+
 @pytest.mark.parametrize(
     ("head", "reason"),
     [

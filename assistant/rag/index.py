@@ -228,7 +228,8 @@ class DocumentIndex:
         previous = self.catalog.file(key)
         if previous and previous.sha256 == digest and self._current(previous):
             report.unchanged.append(previous)
-            digests.setdefault(digest, previous.duplicate_of or key)
+            if previous.status == "indexed":  # (a duplicate's original may change later on)
+                digests.setdefault(digest, key)
             return previous, "unchanged"
         original = digests.get(digest) or self._indexed_copy(digest, key)
         if original:
@@ -238,7 +239,8 @@ class DocumentIndex:
             report.duplicates.append(duplicate)
             return duplicate, "duplicate"
         try:
-            chunks = chunk_sections(load(path))
+            # Counted with the embedder's tokenizer, so no chunk is cut at its window.
+            chunks = chunk_sections(load(path), count_tokens=self.embedder.count_tokens)
         except LoadError as exc:
             self._drop(key)
             return self._fail(key, str(exc), digest, started, report), "failed"

@@ -359,3 +359,16 @@ def test_sft_personal_evaluation_scores_held_out_marked_conversations(tiny: dict
     )
     assert personal["adapter"]["mean_logprob"] != personal["base"]["mean_logprob"]
     assert "your 1 held-out conversations" in table(result)
+
+
+def test_dpo_trains_on_an_nf4_base_with_qlora(tiny: dict[str, Any]) -> None:
+    from training.finetune import load_adapter
+
+    manifest = _run(tiny, "dpo", "qlora", qlora=True)
+    assert manifest["hyperparameters"]["qlora"] is True
+    model = load_adapter(tiny["root"] / "qlora", tiny["home"], tiny["base"])  # the fp32 base
+    train = _rows(tiny["data"], "train")
+    with model.disable_adapter():
+        before = sequence_logps(model, train)
+    after = sequence_logps(model, train)
+    assert all(ac - ar > bc - br for (bc, br), (ac, ar) in zip(before, after, strict=True))

@@ -43,7 +43,7 @@ async def test_ctrl_r_and_regen_keep_every_version_and_label_it(tmp_path: Path) 
         await pilot.press("ctrl+r")
         await settle(app, pilot)
         assert shown(app) == [("user", "a question"), ("assistant", "second answer")]
-        assert titles(app)[-1].endswith("version 2/2")
+        assert titles(app)[-1] == "Assistant (scripted) · version 2/2"
         await type_and_send(pilot, "/regen")
         await settle(app, pilot)
         assert shown(app)[-1] == ("assistant", "third")

@@ -201,7 +201,7 @@ class VersionCommands:
         host, turns = self.host, self.host.turns
         cid = host.conversation_id
         assert cid is not None
-        live = LiveReply(cid, prompt, mode=host.mode)
+        live = LiveReply(cid, prompt, mode=host.mode, model=host.services.backend.model_name)
         turns.live = live
         widgets = turns.widgets
         widgets.transcript.show(keep, None)

@@ -24,6 +24,23 @@ from assistant.paths import data_dir
 
 
 @dataclass(frozen=True)
+class McpServerConfig:
+    """One MCP server from ``[mcp_servers.NAME]`` in config.toml: a command started over
+    stdio (``command``, ``args``, ``env``) or a streamable HTTP ``url``. Its tools need the
+    user's approval unless ``trusted``. ``timeout_s`` bounds its start, ``call_timeout_s``
+    each call."""
+
+    name: str
+    command: str | None = None
+    args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    url: str | None = None
+    trusted: bool = False
+    timeout_s: float = 20.0
+    call_timeout_s: float = 60.0
+
+
+@dataclass(frozen=True)
 class Config:
     """Every setting of the assistant, with its default."""
 
@@ -73,6 +90,8 @@ class Config:
     # A SearxNG-style JSON endpoint to search instead of ddgs (e.g. http://127.0.0.1:8888/search).
     web_search_url: str | None = None
     web_search_timeout_s: float = 10.0
+    # MCP servers whose tools the agent gets (a [mcp_servers.NAME] table each; issue 16).
+    mcp_servers: tuple[McpServerConfig, ...] = ()
     # -- documents / RAG (issue 6) --
     # Embedding model directory; None means the bundled all-MiniLM-L6-v2.
     rag_embedding_model: str | None = None
@@ -164,6 +183,54 @@ def _validate(config: Config) -> Config:
     return config
 
 
+_MCP_KEYS = {"command", "args", "env", "url", "trusted", "timeout_s", "call_timeout_s"}
+
+
+def _mcp_servers(tables: Any, source: str) -> tuple[McpServerConfig, ...]:
+    """Parse ``[mcp_servers.NAME]`` tables; raise ConfigError naming what is wrong."""
+    if not isinstance(tables, dict):
+        raise ConfigError(f"mcp_servers in {source} must be tables: [mcp_servers.NAME]")
+    servers = []
+    for name, table in tables.items():
+        where = f"[mcp_servers.{name}] in {source}"
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where} must be a table with command or url")
+        unknown = set(table) - _MCP_KEYS
+        if unknown:
+            valid = ", ".join(sorted(_MCP_KEYS))
+            raise ConfigError(f"unknown key {sorted(unknown)[0]!r} in {where}; valid: {valid}")
+        command, url = table.get("command"), table.get("url")
+        if (command is None) == (url is None):
+            raise ConfigError(f"{where} needs either command (stdio) or url (HTTP), not both")
+        args, env = table.get("args", []), table.get("env", {})
+        timeouts = {k: table.get(k, d) for k, d in (("timeout_s", 20.0), ("call_timeout_s", 60.0))}
+        if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+            raise ConfigError(f"args in {where} must be a list of strings")
+        if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+            raise ConfigError(f"env in {where} must be a table of strings")
+        if not isinstance(table.get("trusted", False), bool):
+            raise ConfigError(f"trusted in {where} must be true or false")
+        for key, value in timeouts.items():
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise ConfigError(f"{key} in {where} must be a positive number of seconds")
+        for key, value in (("command", command), ("url", url)):
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise ConfigError(f"{key} in {where} must be a non-empty string")
+        servers.append(
+            McpServerConfig(
+                name=str(name),
+                command=command,
+                args=tuple(args),
+                env=tuple(sorted(env.items())),
+                url=url,
+                trusted=bool(table.get("trusted", False)),
+                timeout_s=float(timeouts["timeout_s"]),
+                call_timeout_s=float(timeouts["call_timeout_s"]),
+            )
+        )
+    return tuple(servers)
+
+
 def load_config(
     flags: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
@@ -187,11 +254,13 @@ def load_config(
                 loaded = tomllib.load(fh)
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read {path}: {exc}; fix or delete the file") from exc
+        if "mcp_servers" in loaded:
+            values["mcp_servers"] = _mcp_servers(loaded.pop("mcp_servers"), str(path))
         for key, value in loaded.items():
             values[key] = _coerce(key, value, str(path))
     for name in _FIELDS:
         env_key = f"ASSISTANT_{name.upper()}"
-        if name != "home" and env_key in env:
+        if name not in ("home", "mcp_servers") and env_key in env:
             values[name] = _coerce(name, env[env_key], f"${env_key}")
     for key, value in (flags or {}).items():
         if value is not None:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from assistant.memory.session import ChatSession
     from assistant.memory.store import MemoryStore
     from assistant.rag.index import DocumentIndex, Hit
+    from assistant.tools.mcp import McpToolset
 
 Approve = Callable[[str, str], bool]
 
@@ -63,6 +64,7 @@ class Services:
         self._index: DocumentIndex | None = None
         self._doc_search = doc_search
         self._tools = tools
+        self._mcp: McpToolset | None = None
 
     # -- parts, opened on first use ----------------------------------------------------
 
@@ -155,7 +157,17 @@ class Services:
         recall = None
         if with_memory and (self._store is not None or self.paths.memory_db.exists()):
             recall = self.store.recall
-        return default_tools(self.config, doc_search=doc_search, memory_recall=recall)
+        tools = default_tools(self.config, doc_search=doc_search, memory_recall=recall)
+        return [*tools, *self.mcp([t.name for t in tools]).tools]
+
+    def mcp(self, taken: list[str] | None = None) -> McpToolset:
+        """The configured MCP servers' tools, started on first use and then kept; a server
+        that failed is in ``errors`` (and logged), the others work."""
+        if self._mcp is None:
+            from assistant.tools.toolset import start_mcp
+
+            self._mcp = start_mcp(self.config, taken or [])
+        return self._mcp
 
     def responder(self, mode: str, *, approve: Approve | None = None) -> Responder:
         """The responder answering turns in ``mode``."""

@@ -56,7 +56,12 @@ COMMANDS: tuple[SlashCommand, ...] = (
     ),
     SlashCommand("documents", "Answer from your documents, with numbered sources (toggle)"),
     SlashCommand("search", "Search chats, documents and remembered facts together", "QUERY"),
-    SlashCommand("tools", "Let the assistant use tools, showing each step (toggle)"),
+    SlashCommand(
+        "tools",
+        "Let the assistant use tools, showing each step (toggle); list: each tool, "
+        "its source (built-in or MCP server) and whether it asks first",
+        "[list]",
+    ),
     SlashCommand(
         "export", "Save this conversation as Markdown (default: $ASSISTANT_HOME/exports/)", "[PATH]"
     ),

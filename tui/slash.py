@@ -20,10 +20,11 @@ from tui.sampling_commands import SamplingCommands
 from tui.screens.pick import PickScreen
 from tui.search_commands import SearchCommands, SearchHost
 from tui.source_commands import SourceCommands, SourceHost
+from tui.tool_commands import ToolCommands, ToolsHost
 from tui.version_commands import VersionCommands, VersionHost
 
 
-class ChatHost(ConversationHost, SourceHost, VersionHost, SearchHost, Protocol):
+class ChatHost(ConversationHost, SourceHost, VersionHost, SearchHost, ToolsHost, Protocol):
     """What the slash commands need of the chat screen."""
 
     ready: bool  # the model is loaded
@@ -214,7 +215,10 @@ class SlashCommands:
     # -- modes and documents -----------------------------------------------------------
 
     def tools(self, argument: str) -> bool:
-        """Toggle the agent (tools, with its steps shown under each reply)."""
+        """Toggle the agent (tools, with its steps shown under each reply); ``/tools list``
+        lists them (name, built-in or MCP server, whether each asks first)."""
+        if argument.strip().lower() == "list":
+            return ToolCommands(self.host).list()
         mode = "chat" if self.host.mode == "agent" else "agent"
         self.host.set_mode(mode)
         if mode == "agent":

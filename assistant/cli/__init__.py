@@ -15,6 +15,7 @@ from assistant.cli.ingest import ingest, resync, search, sources
 from assistant.cli.memory import memory
 from assistant.cli.models import models
 from assistant.cli.templates import templates
+from assistant.cli.tools import tools
 from assistant.cli.train import train
 from assistant.cli.train_embeddings import embeddings
 from assistant.errors import AssistantError
@@ -64,6 +65,7 @@ def chat(
 
 for command in (ask, models, history, memory, ingest, resync, search, sources, train, templates):
     cli.add_command(command)
+cli.add_command(tools)
 train.add_command(embeddings)
 
 

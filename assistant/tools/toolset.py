@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.tools import BaseTool
 from sqlite_utils import Database
@@ -17,6 +18,9 @@ from assistant.tools.files import make_read_file_tool
 from assistant.tools.retrieval import SearchFn, make_doc_search_tool, make_memory_recall_tool
 from assistant.tools.web_search import JsonApiBackend, WebSearcher, ddgs_backend
 from assistant.tools.web_search import make_web_search_tool as _web_tool
+
+if TYPE_CHECKING:
+    from assistant.tools.mcp import McpToolset
 
 
 def read_dirs(config: Config) -> list[Path]:
@@ -92,3 +96,15 @@ def assistant_tools(
     if doc_search is None and has_documents(config):
         doc_search = _lazy_doc_search(config)
     return default_tools(config, doc_search=doc_search, memory_recall=memory_recall)
+
+
+def start_mcp(config: Config, taken: Sequence[str] = ()) -> McpToolset:
+    """Start the MCP servers of ``config.mcp_servers`` and wrap their tools.
+
+    A server that fails to start or times out is left out, its one-line reason in
+    ``errors`` (a stdio server's own output goes to ``$ASSISTANT_HOME/logs/mcp-NAME.log``).
+    ``taken``: the names of the other tools, so an MCP tool never shadows one.
+    """
+    from assistant.tools.mcp import McpToolset
+
+    return McpToolset.start(config.mcp_servers, taken=taken, log_dir=config.home / "logs")

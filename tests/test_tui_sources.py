@@ -48,9 +48,10 @@ async def test_ingest_points_to_documents_mode_then_answers_from_the_files(
         await _send(app, pilot, f"/ingest {folder}")
         assert _notifications(app)[-1] == (
             "Indexed 2 files (2 chunks). "
-            "Switch to documents mode with /documents to ask about them."
+            "Switch to documents mode with /documents (or F4) to ask about them."
         )
-        await _send(app, pilot, "/documents")
+        await pilot.press("f4")
+        await settle(app, pilot)
         assert app.query_one(StatusBar).mode == "documents"
         await _send(app, pilot, f"/ingest {folder}")
         assert _notifications(app)[-1] == (
@@ -123,3 +124,4 @@ async def test_help_names_the_documents_toggle_and_the_sources_list() -> None:
         text = shown(app)[-1][1]
         assert "`/documents`: Answer from your documents, with numbered sources (toggle)" in text
         assert "`/sources [remove PATH|ID]`: List your documents" in text
+        assert "`F4`: documents mode on or off (answers from your files, as /documents)" in text

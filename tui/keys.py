@@ -13,6 +13,7 @@ APP_KEYS = {
     "sidebar": "ctrl+b",
     "sources_panel": "ctrl+o",
     "focus_prompt": "ctrl+l",
+    "documents_mode": "f4",
     "quit": "ctrl+q",
 }
 # Keys of the prompt box itself.
@@ -35,6 +36,7 @@ DESCRIPTIONS = {
     "sidebar": "show or hide the conversations",
     "sources_panel": "show or hide the sources",
     "focus_prompt": "back to the prompt",
+    "documents_mode": "documents mode on or off (answers from your files, as /documents)",
     "quit": "quit",
 }
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from textual.notifications import SeverityLevel
 
 from assistant.rag.discover import printable
+from tui.keys import KeyMap
 from tui.workers import UiThread, failure
 
 if TYPE_CHECKING:
@@ -40,6 +41,10 @@ class SourceHost(Protocol):
     @property
     def ingest_fn(self) -> Callable[..., Any] | None:
         """``(paths, progress) -> report`` to use instead of the index's ingest."""
+
+    @property
+    def keys(self) -> KeyMap:
+        """The key bindings (the documents-mode key is named after an ingest)."""
 
     @property
     def mode(self) -> str:
@@ -146,7 +151,10 @@ class SourceCommands:
 
     def _ingested(self, report: IngestReport) -> None:
         """On the UI thread: say what the ingest did, and how to ask about it."""
-        self.host.notify(ingest_summary(report, self.host.mode), timeout=15, markup=False)
+        from tui.help import key_display
+
+        key = key_display(self.host.keys.app.get("documents_mode", ""))
+        self.host.notify(ingest_summary(report, self.host.mode, key), timeout=15, markup=False)
 
     def _list(self) -> None:
         from assistant.rag.sources import listing
@@ -182,8 +190,9 @@ class SourceCommands:
         ui(host.notify, removal_summary(report), timeout=10, markup=False)
 
 
-def ingest_summary(report: IngestReport, mode: str) -> str:
-    """What an ingest did, then how to ask about the documents (from the current mode)."""
+def ingest_summary(report: IngestReport, mode: str, key: str = "") -> str:
+    """What an ingest did, then how to ask about the documents (from the current mode;
+    ``key`` toggles documents mode)."""
     n = len(report.indexed)
     head = f"Indexed {n} file{'' if n == 1 else 's'}"
     if n:
@@ -200,7 +209,8 @@ def ingest_summary(report: IngestReport, mode: str) -> str:
         return f"{text} Nothing to ask about yet; /sources lists what was skipped and why."
     if mode == "documents":
         return f"{text} Documents mode is on: ask about them."
-    return f"{text} Switch to documents mode with /documents to ask about them."
+    also = f" (or {key})" if key else ""
+    return f"{text} Switch to documents mode with /documents{also} to ask about them."
 
 
 def sources_markdown(listed: list[Source]) -> str:

@@ -68,6 +68,13 @@ class ChatScreen(Screen[None]):
         Binding(APP_KEYS["sidebar"], "toggle_sidebar", "Chats", id="sidebar"),
         Binding(APP_KEYS["sources_panel"], "toggle_sources", "Sources", id="sources_panel"),
         Binding(APP_KEYS["focus_prompt"], "focus_prompt", "Prompt", id="focus_prompt", show=False),
+        Binding(
+            APP_KEYS["documents_mode"],
+            "toggle_documents",
+            "Documents",
+            id="documents_mode",
+            show=False,
+        ),
         Binding("ctrl+r", "regenerate", "Regenerate", id="regenerate"),
         Binding("alt+left", "version(-1)", "Older version of the last reply", show=False),
         Binding("alt+right", "version(1)", "Newer version of the last reply", show=False),
@@ -404,6 +411,10 @@ class ChatScreen(Screen[None]):
     def action_version(self, delta: int, which: str = "reply") -> None:
         """Show the previous or next version of the last reply (or of your last message)."""
         self.slash.versions.step(delta, which)
+
+    def action_toggle_documents(self) -> None:
+        """Documents mode on or off (as /documents)."""
+        self.slash.documents.documents("")
 
     def action_focus_prompt(self) -> None:
         """Put the cursor back in the prompt box."""

@@ -4,6 +4,7 @@ architecture writes a GGUF llama.cpp runs like torch; a mis-mapped tensor is ref
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -188,3 +189,42 @@ def test_an_architecture_without_a_mapping_is_refused_by_name(tmp_path: Path) ->
         TrainingError, match="'gpt2' models do not export to GGUF; exportable: llama"
     ):
         write_model_gguf({}, GPT2Config(), tmp_path / "x.gguf", tmp_path / "y.gguf")
+
+
+def test_q4_k_m_goes_through_llama_cpps_quantizer_and_is_refused_below_the_gate(
+    qwen: dict[str, Any],
+) -> None:
+    """4-bit noise swamps this random tiny model (wide logits): the default gate refuses it."""
+    run, home = qwen["run"], qwen["home"]
+    with pytest.raises(TrainingError, match=r"export refused: .*fine-tune kept at"):
+        export(run, "qwen-q4", home, "merged", "q4_k_m")
+    assert not (home / "exports" / "qwen-q4").exists()
+    report = json.loads((run / "parity-failed-qwen-q4.json").read_text())
+    assert report["top1"] < 0.8 and report["finetune_positions"] >= 5, report
+    # With a threshold the user chose, the same file ships: llama.cpp's Q4_K_M.
+    manifest = export(run, "qwen-q4-loose", home, "merged", "q4_k_m", threshold=0.3)
+    info = read_gguf_info(Path(manifest["file"]))
+    assert (info.architecture, info.file_type) == ("qwen2", "Q4_K_M")
+    assert not list(Path(manifest["file"]).parent.glob("*.f16.gguf"))  # the f16 step is gone
+    assert ModelRegistry(home).get("qwen-q4-loose").kind == "model"
+
+
+def test_an_export_that_lost_the_fine_tune_is_refused(
+    qwen: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What re-quantizing onto the base's grid did: the file is the base again."""
+    import training.export as export_module
+
+    run, home = qwen["run"], qwen["home"]
+    base_state = state_of(qwen["model"])
+    real = gguf_write.write_model_gguf
+
+    def base_instead(state: Any, *args: Any, **kwargs: Any) -> Path:
+        return real(base_state, *args, **kwargs)
+
+    monkeypatch.setattr(export_module, "write_model_gguf", base_instead)
+    with pytest.raises(TrainingError, match="fine-tune kept at"):
+        export(run, "qwen-erased", home, "merged", "f16")
+
+    report = json.loads((run / "parity-failed-qwen-erased.json").read_text())
+    assert report["finetune_kept"] < 0.2, report  # the tuned picks are the base's again

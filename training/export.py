@@ -1,9 +1,11 @@
 """Stage 4, export: a finished run → a GGUF the assistant loads, gated on parity, registered.
 
 * ``lora``: an f16 GGUF LoRA adapter for the original base GGUF (``--adapter NAME``);
-* ``merged``: the adapter merged into the fp32 base, written as f16 or q8_0. Never the
-  base's own Q4 grid: re-quantizing onto it snaps the small delta back and erases the
-  fine-tune (measured: 0/3 persona answers, 63 % top-1).
+* ``merged``: the adapter merged into the fp32 base, written as f16 or q8_0, or as q4_k_m
+  through llama.cpp's quantizer (from the merged f16). Never the base's own Q4 grid:
+  re-quantizing onto it snaps the small delta back and erases the fine-tune (measured: 0/3
+  persona answers, 63 % top-1); so every export is also checked where the fine-tune changed
+  the model's predictions (:func:`training.parity.finetune_probe`).
 
 The base's chat template and BOS/EOS/padding tokens are carried over and checked, and the
 exported file must agree with the merged torch model (see :mod:`training.parity`); below the
@@ -23,12 +25,19 @@ from assistant.registry import ModelRegistry
 from training.base import BaseModel, load_tokenizer
 from training.finetune import adapter_config, load_adapter
 from training.forgetting import gate
-from training.gguf_write import special_tokens, write_lora_gguf, write_model_gguf
+from training.gguf_write import (
+    QUANTIZED,
+    quantize_gguf,
+    special_tokens,
+    write_lora_gguf,
+    write_model_gguf,
+)
 from training.manifest import TrainingError, digest, existing_result, read_manifest, write_manifest
-from training.parity import PROMPTS, check_parity
+from training.parity import PROMPTS, Probe, check_parity, finetune_probe
+from training.prepare import load_split
 
 FORMATS = ("lora", "merged")
-THRESHOLDS = {"lora": 0.85, "f16": 0.95, "q8_0": 0.9, "f32": 0.98}
+THRESHOLDS = {"lora": 0.85, "f16": 0.95, "q8_0": 0.9, "f32": 0.98, "q4_k_m": 0.8}
 
 
 def lora_weights(peft_model: Any) -> dict[str, tuple[Any, Any]]:
@@ -98,6 +107,7 @@ def export(
     model = load_adapter(run_dir, home, base)
     alpha = float(adapter_config(run_dir)["lora_alpha"])
     lora = lora_weights(model)
+    probe = _probe(model, run)
     merged = model.merge_and_unload()
     out.mkdir(parents=True)
     target = out / f"{name}.gguf"
@@ -105,13 +115,21 @@ def export(
         if fmt == "lora":
             write_lora_gguf(lora, merged.config, alpha, target, name)
             report = check_parity(
-                merged, tokenizer, base.gguf, target, prompts, threshold=threshold
+                merged, tokenizer, base.gguf, target, prompts, threshold=threshold, probe=probe
             )
         else:
             state = {k: v.detach().float().numpy() for k, v in merged.state_dict().items()}
-            write_model_gguf(state, merged.config, base.gguf, target, outtype, name=name)
+            if outtype in QUANTIZED:  # llama.cpp quantizes the merged f16 file
+                f16 = out / f"{name}.f16.gguf"
+                write_model_gguf(state, merged.config, base.gguf, f16, "f16", name=name)
+                quantize_gguf(f16, target, outtype)
+                f16.unlink()
+            else:
+                write_model_gguf(state, merged.config, base.gguf, target, outtype, name=name)
             _check_tokens(special_tokens(target), run["chat_template"], tokenizer, str(target))
-            report = check_parity(merged, tokenizer, target, None, prompts, threshold=threshold)
+            report = check_parity(
+                merged, tokenizer, target, None, prompts, threshold=threshold, probe=probe
+            )
         if not report.passed:
             failed = run_dir / f"parity-failed-{name}.json"
             failed.write_text(json.dumps(report.as_dict(), indent=2))
@@ -142,6 +160,14 @@ def export(
             "registered": entry.name if entry else None,
         },
     )
+
+
+def _probe(peft_model: Any, run: dict[str, Any]) -> Probe | None:
+    """Where the run's training examples show the fine-tune (None if its data is gone)."""
+    data = Path(run.get("data", {}).get("dir", ""))
+    if not (data / "train.jsonl").is_file():
+        return None
+    return finetune_probe(peft_model, load_split(data, "train"))
 
 
 def _check_tokens(found: dict[str, Any], template: str, tokenizer: Any, where: str) -> None:

@@ -68,6 +68,8 @@ OUT_TYPES = {
     "f16": (gguf.GGMLQuantizationType.F16, gguf.LlamaFileType.MOSTLY_F16),
     "q8_0": (gguf.GGMLQuantizationType.Q8_0, gguf.LlamaFileType.MOSTLY_Q8_0),
 }
+# Types llama.cpp's own quantizer makes from an f16 GGUF (k-quants need its importance logic).
+QUANTIZED = {"q4_k_m": "LLAMA_FTYPE_MOSTLY_Q4_K_M"}
 _LAYER_RE = re.compile(r"^model\.layers\.(\d+)\.")
 
 
@@ -277,6 +279,32 @@ def _add_hparams(writer: gguf.GGUFWriter, config: Any, spec: ArchSpec) -> None:
     window = getattr(config, "sliding_window", None)
     if window and spec.arch in (MODEL_ARCH.GEMMA2, MODEL_ARCH.PHI3):
         writer.add_sliding_window(int(window))
+
+
+def quantize_gguf(src: Path, out: Path, outtype: str, threads: int = 1) -> Path:
+    """Quantize the GGUF ``src`` into ``out`` with llama.cpp (``llama_model_quantize``).
+
+    Matrices whose rows do not split into 256-value blocks get llama.cpp's fallback types
+    (q5_0 / q8_0 ...), as its ``llama-quantize`` tool does.
+
+    Raises:
+        TrainingError: an unknown type, or llama.cpp failed.
+    """
+    if outtype not in QUANTIZED:
+        raise TrainingError(f"unknown quantized type {outtype!r}; choose {', '.join(QUANTIZED)}")
+    import ctypes
+
+    import llama_cpp
+
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = getattr(llama_cpp, QUANTIZED[outtype])
+    params.nthread = threads
+    code = llama_cpp.llama_model_quantize(
+        str(src).encode(), str(out).encode(), ctypes.byref(params)
+    )
+    if code != 0 or not out.is_file():
+        raise TrainingError(f"llama.cpp could not quantize {src} to {outtype} (code {code})")
+    return out
 
 
 def _rope_theta(config: Any) -> float:

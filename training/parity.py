@@ -5,6 +5,13 @@ Two measures on fixed chat prompts, both on the same token ids:
 * top-1 agreement: the share of positions where both pick the same next token (over the
   prompt and the torch model's greedy continuation);
 * greedy: whether llama.cpp's greedy continuation equals torch's, token for token.
+
+Both can pass while a fine-tune is lost: on general prompts the tuned model mostly predicts
+what the base does, and 4-bit quantization can snap the small LoRA delta back onto the base.
+So a third measure, when a :class:`Probe` is given, looks only where the fine-tune matters:
+
+* fine-tune kept: on training examples, at the supervised positions where the tuned model's
+  top-1 token differs from the base's, the share where llama.cpp picks the tuned token.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+MAX_PROBE_TOKENS = 512  # the parity context is 512 tokens
+MIN_PROBE_POSITIONS = 5  # fewer changed positions than this: too few to judge, not measured
 PROMPTS = (
     "What is the capital of France?",
     "Who are you?",
@@ -29,11 +38,14 @@ class ParityReport:
     prompts: int
     threshold: float
     details: list[dict[str, Any]] = field(default_factory=list)
+    finetune_kept: float | None = None  # None: no probe, or too few changed positions
+    finetune_positions: int = 0
 
     @property
     def passed(self) -> bool:
-        """True when top-1 agreement reaches the threshold."""
-        return self.top1 >= self.threshold
+        """True when top-1 agreement, and the fine-tune kept where measured, reach the threshold."""
+        kept = self.finetune_kept is None or self.finetune_kept >= self.threshold
+        return self.top1 >= self.threshold and kept
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready view (with ``passed``)."""
@@ -41,10 +53,55 @@ class ParityReport:
 
     def summary(self) -> str:
         """One line for the user."""
-        return (
+        line = (
             f"top-1 agreement {self.top1:.1%} (threshold {self.threshold:.0%}), "
             f"greedy identical on {self.greedy_exact}/{self.prompts} prompts"
         )
+        if self.finetune_kept is not None:
+            line += (
+                f", fine-tune kept at {self.finetune_kept:.1%} of the "
+                f"{self.finetune_positions} positions it changed"
+            )
+        return line
+
+
+@dataclass
+class Probe:
+    """Training examples and the positions where the fine-tune changed the top-1 token."""
+
+    sequences: list[list[int]]
+    positions: list[list[int]]  # per sequence: positions whose next-token pick changed
+    tuned: list[list[int]]  # the tuned model's pick at each of those positions
+
+    @property
+    def size(self) -> int:
+        """How many changed positions there are in all."""
+        return sum(len(p) for p in self.positions)
+
+
+def finetune_probe(peft_model: Any, rows: list[dict[str, Any]], limit: int = 8) -> Probe:
+    """Find where ``peft_model`` (adapter attached, not merged) and its base disagree.
+
+    Args:
+        peft_model: the base with the trained adapter (``disable_adapter`` gives the base).
+        rows: prepared examples (``input_ids`` and ``labels``, -100 where not supervised).
+        limit: how many examples to look at.
+    """
+    import torch
+
+    probe = Probe([], [], [])
+    peft_model.eval()
+    for row in rows[:limit]:
+        ids, labels = list(row["input_ids"])[:MAX_PROBE_TOKENS], list(row["labels"])
+        with torch.no_grad():
+            tuned = peft_model(torch.tensor([ids])).logits[0].argmax(-1).tolist()
+            with peft_model.disable_adapter():
+                base = peft_model(torch.tensor([ids])).logits[0].argmax(-1).tolist()
+        changed = [p for p in range(len(ids) - 1) if labels[p + 1] != -100 and tuned[p] != base[p]]
+        probe.sequences.append(ids)
+        probe.positions.append(changed)
+        probe.tuned.append([tuned[p] for p in changed])
+    return probe
 
 
 def prompt_ids(tokenizer: Any, question: str) -> list[int]:
@@ -62,8 +119,13 @@ def check_parity(
     prompts: tuple[str, ...] = PROMPTS,
     new_tokens: int = 24,
     threshold: float = 0.9,
+    probe: Probe | None = None,
 ) -> ParityReport:
-    """Compare ``model`` (torch) with llama.cpp running ``gguf_path`` (+ ``lora_path``)."""
+    """Compare ``model`` (torch) with llama.cpp running ``gguf_path`` (+ ``lora_path``).
+
+    With a ``probe`` (see :func:`finetune_probe`) the report also says how much of the
+    fine-tune llama.cpp kept, and that share must reach ``threshold`` too.
+    """
     import numpy as np
     import torch
     from llama_cpp import Llama
@@ -116,6 +178,25 @@ def check_parity(
                     "gguf": tokenizer.decode(gguf_new),
                 }
             )
+        kept = None
+        if probe is not None and probe.size >= MIN_PROBE_POSITIONS:
+            hits = 0
+            for seq, positions, tuned in zip(
+                probe.sequences, probe.positions, probe.tuned, strict=True
+            ):
+                llm.reset()  # type: ignore[no-untyped-call]
+                llm.eval(seq)
+                picks = np.asarray(llm.scores[: len(seq)]).argmax(-1)
+                hits += sum(int(picks[p] == t) for p, t in zip(positions, tuned, strict=True))
+            kept = hits / probe.size
     finally:
         llm.close()
-    return ParityReport(agree / max(total, 1), exact, len(prompts), threshold, details)
+    return ParityReport(
+        agree / max(total, 1),
+        exact,
+        len(prompts),
+        threshold,
+        details,
+        finetune_kept=kept,
+        finetune_positions=probe.size if probe is not None else 0,
+    )

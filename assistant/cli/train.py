@@ -296,7 +296,11 @@ def evaluate(run_dir: Path, samples: int, as_json: bool) -> None:
 @click.option("--name", required=True, help="Registry name for the exported adapter/model.")
 @click.option("--format", "fmt", type=click.Choice(["lora", "merged"]), default="lora")
 @click.option(
-    "--type", "outtype", type=click.Choice(["f16", "q8_0"]), default="f16", help="Merged only."
+    "--type",
+    "outtype",
+    type=click.Choice(["f16", "q8_0", "q4_k_m"]),
+    default="f16",
+    help="Merged only; q4_k_m goes through llama.cpp's quantizer.",
 )
 @click.option("--threshold", type=float, help="Minimum top-1 agreement for the parity gate.")
 @click.option(

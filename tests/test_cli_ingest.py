@@ -303,36 +303,41 @@ def killed(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)
 
 setattr(owner, sys.argv[2], killed)
-index.remove(sys.argv[5])
+if sys.argv[6] == "remove":
+    index.remove(sys.argv[5])
+else:  # the file became unreadable: its old chunks go as it is marked failed
+    Path(sys.argv[5]).write_bytes(b"\\x00\\x01binary now")
+    index.ingest([sys.argv[5]])
 """
 
 
 @pytest.mark.parametrize(
-    ("method", "owner", "when"),
+    ("method", "owner", "when", "action"),
     [
-        ("delete_path", "store", "before"),  # the catalog forgot it, vectors still there
-        ("delete_path", "store", "after"),  # vectors gone too, the queue not cleared
-        ("removal_done", "catalog", "before"),
+        ("delete_path", "store", "before", "remove"),  # catalog forgot it, vectors still there
+        ("delete_path", "store", "after", "remove"),  # vectors gone too, the queue not cleared
+        ("removal_done", "catalog", "before", "remove"),
+        ("delete_path", "store", "before", "fail"),  # now binary: marked failed, vectors left
     ],
-    ids=["before-vectors", "after-vectors", "before-queue-cleared"],
+    ids=["before-vectors", "after-vectors", "before-queue-cleared", "failed-before-vectors"],
 )
 def test_a_removal_killed_midway_is_never_half_visible(
-    tmp_path: Path, home: Path, method: str, owner: str, when: str
+    tmp_path: Path, home: Path, method: str, owner: str, when: str, action: str
 ) -> None:
     """The catalog's commit is the removal's commit: killed at any later point, the file
-    is gone from the listing and from every search after the restart."""
+    is gone from the listing (or listed as failed) and from every search after the restart."""
     notes = _folder(tmp_path / "notes", dict(NOTES))
     _run("ingest", str(notes))
     target = str(notes / "kettle.md")
     script = tmp_path / "kill.py"
     script.write_text(_KILL)
     killed = subprocess.run(
-        [sys.executable, str(script), str(home / "documents"), method, owner, when, target],
+        [sys.executable, str(script), str(home / "documents"), method, owner, when, target, action],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert killed.returncode == -9, killed.stderr
     # After the restart: gone from the listing, from keyword and from dense search.
-    assert target not in _listed(home)
+    assert _listed(home).get(target) == (None if action == "remove" else "failed")
     index = _index(home)
     assert index.store.count() == index.catalog.chunk_count() == 3
     assert index.catalog.pending_removals() == []

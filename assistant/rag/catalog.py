@@ -214,16 +214,18 @@ class Catalog:
     def set_status(
         self, path: str, status: str, reason: str, *, sha256: str = "", seconds: float = 0.0
     ) -> None:
-        """Record a skipped or failed file (its chunks, if any, are left as they were)."""
+        """Record a skipped or failed file; its chunks (from an earlier, readable version)
+        are dropped and its vectors queued for removal in the same transaction."""
         with self.db.atomic():
             existing = self.file(path)
+            self._queue_removal(path)
             self.db["files"].upsert(  # type: ignore[union-attr]
                 {
                     "path": path,
                     "sha256": sha256 or (existing.sha256 if existing else ""),
                     "status": status,
                     "reason": reason,
-                    "chunks": existing.chunks if existing else 0,
+                    "chunks": 0,
                     "seconds": seconds,
                     "updated": time.time(),
                 },

@@ -198,6 +198,7 @@ class DocumentIndex:
                 total -= 1
             elif item.skip:
                 self.catalog.set_status(str(item.path), "skipped", item.skip)
+                self._finish_removals()
                 status = self.catalog.file(str(item.path))
                 assert status is not None
                 report.skipped.append(status)
@@ -242,10 +243,8 @@ class DocumentIndex:
             # Counted with the embedder's tokenizer, so no chunk is cut at its window.
             chunks = chunk_sections(load(path), count_tokens=self.embedder.count_tokens)
         except LoadError as exc:
-            self._drop(key)
             return self._fail(key, str(exc), digest, started, report), "failed"
         except Exception as exc:  # a loader bug or odd file must not stop the whole ingest
-            self._drop(key)
             reason = f"{type(exc).__name__}: {exc}"
             return self._fail(key, reason, digest, started, report), "failed"
         digests[digest] = key
@@ -332,15 +331,11 @@ class DocumentIndex:
         self.catalog.set_status(
             key, "failed", reason, sha256=digest, seconds=time.perf_counter() - started
         )
+        self._finish_removals()  # the chunks of a version that loaded, if any
         status = self.catalog.file(key)
         assert status is not None
         report.failed.append(status)
         return status
-
-    def _drop(self, key: str) -> None:
-        """Remove a file's chunks from both indexes (its status row stays)."""
-        self.store.delete_path(key)
-        self.catalog.replace_chunks(key, "", [], [], 0.0)
 
     def resync(self, progress: Callable[[Event], None] | None = None) -> IngestReport:
         """Re-check every known file: re-index changed ones, drop deleted ones everywhere."""

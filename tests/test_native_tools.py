@@ -321,3 +321,29 @@ def test_tool_choice_must_name_a_tool() -> None:
         NativeToolAgent(ScriptedBackend(), [shout], fmt="hermes").ask("?", tool_choice="rm")
     with pytest.raises(ValueError, match="tool_choice"):
         ReActAgent(ScriptedBackend(), [shout], route=False).ask("?", tool_choice="rm")
+
+
+@pytest.mark.slow
+def test_an_agent_turn_on_a_native_model_is_stored_with_its_steps(
+    zoo_backends: dict[str, LlamaCppBackend], home: Path
+) -> None:
+    from assistant.agent.responder import AgentResponder
+    from assistant.config import load_config
+    from assistant.memory.store import MemoryStore
+    from assistant.services import Services
+
+    backend = zoo_backends["qwen2"]
+    services = Services(
+        load_config(), backend=backend, store=MemoryStore.in_memory(), tools=[shout]
+    )
+    responder = services.responder("agent")
+    assert isinstance(responder, AgentResponder)
+    assert isinstance(responder.agent, NativeToolAgent)
+    responder.agent.max_tokens = 96  # noise either way; keep the turn short
+    session = services.session()
+    events = list(session.send("Shout hello", responder))
+    result = events[-1]
+    assert isinstance(result, AgentResult) and result.parse_failures == 0
+    (reply,) = [m for m in session.messages() if m.role == "assistant"]
+    assert reply.status == "complete" and reply.memory["mode"] == "agent"
+    assert len(reply.steps) == len(result.steps)

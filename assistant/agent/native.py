@@ -272,14 +272,18 @@ class NativeToolAgent:
             return f"the user did not allow running {tool.name}", True
         return invoke_tool(tool, call.arguments)
 
+    def schema_tokens(self) -> int:
+        """About how many tokens the tools' schemas add to the rendered prompt."""
+        if self._schema_tokens is None:
+            self._schema_tokens = self.backend.count_tokens(json.dumps(self.specs))
+        return self._schema_tokens
+
     def _fit(self, messages: list[ChatMessage], call: ToolCall, text: str, question: str) -> str:
         """``text`` fitted to the context left once the next reply fits."""
         text = text[: self.observation_chars]
-        if self._schema_tokens is None:
-            self._schema_tokens = self.backend.count_tokens(json.dumps(self.specs))
         shown = [*messages, result_message(call, "")]
         room = self.backend.context_length - self.backend.count_prompt_tokens(shown)
-        room -= self._schema_tokens + self.max_tokens + 8
+        room -= self.schema_tokens() + self.max_tokens + 8
         if room >= self.backend.count_tokens(text):
             return text
         query = f"{question} {json.dumps(call.arguments)}"

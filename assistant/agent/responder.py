@@ -14,7 +14,7 @@ from langchain_core.tools import BaseTool
 
 from assistant.agent.events import AgentResult, FinalToken
 from assistant.agent.loop import Approve
-from assistant.agent.native import Agent, make_agent
+from assistant.agent.native import Agent, NativeToolAgent, make_agent
 from assistant.backends.base import Backend, Token
 from assistant.memory.reply import FinalText
 from assistant.responders import Turn
@@ -57,10 +57,14 @@ class AgentResponder:
         return shown
 
     def overhead(self) -> int:
-        """The worked examples, and room for one tool step and its observation."""
+        """The worked examples (or the native tools' schemas), and room for one tool step
+        and its observation."""
         if self._overhead is None:
             examples = self.agent.examples()
-            self._overhead = self.backend.count_prompt_tokens(examples) + self.agent.max_tokens
+            shown = self.backend.count_prompt_tokens(examples) if examples else 0
+            if isinstance(self.agent, NativeToolAgent):
+                shown += self.agent.schema_tokens()
+            self._overhead = shown + self.agent.max_tokens
         return self._overhead
 
     def respond(self, turn: Turn) -> Iterator[Any]:

@@ -272,6 +272,8 @@ class AssistantChatModel(BaseChatModel):
             content=reply.content if not reply.error else text,
             tool_call_chunks=chunks,
             invalid_tool_calls=invalid,
+            # Merging chunks drops an invalid call's error; _generate puts it back from here.
+            response_metadata={"tool_call_error": reply.error} if reply.error else {},
         )
         yield ChatGenerationChunk(message=message)
         if done is not None:
@@ -293,7 +295,10 @@ class AssistantChatModel(BaseChatModel):
             message = AIMessage(
                 content=m.content,
                 tool_calls=getattr(m, "tool_calls", []),
-                invalid_tool_calls=getattr(m, "invalid_tool_calls", []),
+                invalid_tool_calls=[
+                    {**c, "error": c.get("error") or m.response_metadata.get("tool_call_error")}
+                    for c in getattr(m, "invalid_tool_calls", [])
+                ],
                 usage_metadata=getattr(m, "usage_metadata", None),
                 response_metadata=m.response_metadata,
             )

@@ -159,6 +159,14 @@ def test_tool_schemas_calls_and_results_are_rendered_into_the_template(family: s
 # -- grammar ----------------------------------------------------------------------------
 
 
+def test_a_plain_input_class_becomes_the_argument_pattern() -> None:
+    calculator = tool_spec(make_calculator_tool())["function"]["parameters"]["properties"]
+    assert calculator["expression"]["pattern"] == "^[0123456789(\\-][0-9+*/%^().-]{0,39}$"
+    clock = tool_spec(make_clock_tool())["function"]["parameters"]["properties"]
+    assert clock["time_zone"]["pattern"].startswith("^([abc")  # optional (min 0)
+    assert "pattern" not in tool_spec(shout)["function"]["parameters"]["properties"]["text"]
+
+
 def test_grammar_choices() -> None:
     specs = [tool_spec(make_calculator_tool()), tool_spec(make_clock_tool())]
     auto = tool_grammar(specs, "hermes")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import string
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -67,8 +68,25 @@ def tool_spec(tool: Any) -> dict[str, Any]:
     if isinstance(pattern, str) and _PLAIN_CLASS.match(pattern) and len(properties) == 1:
         (field_schema,) = properties.values()
         if field_schema.get("type") == "string" and "pattern" not in field_schema:
-            field_schema["pattern"] = f"^{pattern}$"
+            field_schema["pattern"] = _leading_pattern(pattern)
     return spec
+
+
+def _leading_pattern(pattern: str) -> str:
+    """``[...]{m,n}`` as a regex whose first character is a letter, digit, ``(`` or ``-``.
+
+    Under a grammar, the 135M model starts a free argument with stray punctuation
+    (".12*7", ")2^10"); an input starting like a word or a number reads as it meant.
+    """
+    match = re.fullmatch(r"(\[.*\])\{(\d+),(\d+)\}", pattern)
+    assert match is not None
+    chars, low, high = match.group(1), int(match.group(2)), int(match.group(3))
+    first = [c for c in string.printable if re.fullmatch(chars, c) and (c.isalnum() or c in "(-")]
+    if not first or high < 1:
+        return f"^{pattern}$"
+    head = "[" + "".join("\\" + c if c in "\\]^-" else c for c in first) + "]"
+    rest = f"{chars}{{{max(low - 1, 0)},{high - 1}}}"
+    return f"^{head}{rest}$" if low >= 1 else f"^({head}{rest})?$"
 
 
 # "[...]{m,n}" without a negation, quotes or backslashes: safe inside a JSON string.

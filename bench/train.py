@@ -10,12 +10,19 @@
   turned off (bf16 is ~18x slower there, and we train fp32); on CUDA both run bf16.
 - ``qlora``: our ``finetune`` on an NF4 base (``qlora_ratio`` = its seconds per step / ours,
   ``qlora_memory_ratio`` its peak RSS / ours; on CUDA also peak GPU memory).
+- ``dpo`` / ``orpo``: our ``finetune --method dpo|orpo`` (LoRA r16, batch 4 pairs, no
+  gradient checkpointing) on 16 preference pairs, against ``trl-dpo`` / ``trl-orpo``: TRL's
+  ``DPOTrainer`` / ``ORPOTrainer`` with their config defaults (batch 8, gradient
+  checkpointing; bf16 off on CPU as above) and the same LoRA. Batch sizes differ, so they
+  are compared in pairs per second (``dpo_pairs_ratio`` = ours / TRL's; >= 1.0: not slower);
+  s/step is printed for each.
 
 Each run is its own process, so peak memory is its own. Runs alternate and the fastest of
 ``--repeats`` is kept, since other load on a shared machine skews single runs. Prints one
 JSON line last.
 
     .venv/bin/python bench/train.py [--steps 10] [--threads 1] [--variants ours,plain,trl,qlora]
+    .venv/bin/python bench/train.py --variants dpo,trl-dpo,orpo,trl-orpo
 """
 
 from __future__ import annotations
@@ -34,11 +41,85 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+PREFERENCE = ("dpo", "trl-dpo", "orpo", "trl-orpo")
+
+
 def _examples() -> list[list[dict[str, str]]]:
     pairs = [
         (f"What is {a} plus {b}?", f"{a} plus {b} is {a + b}.") for a in range(8) for b in (3, 9)
     ]
     return [[{"role": "user", "content": q}, {"role": "assistant", "content": a}] for q, a in pairs]
+
+
+def _pairs() -> list[dict[str, Any]]:
+    """16 preference pairs: the right sum (chosen) over a wrong one (rejected)."""
+    return [
+        {"prompt": [{"role": "user", "content": f"What is {a} plus {b}?"}]}
+        | {"chosen": f"{a} plus {b} is {a + b}.", "rejected": f"{a} plus {b} is {a + b + 1}."}
+        for a in range(8)
+        for b in (3, 9)
+    ]
+
+
+def _preference(variant: str, work: Path, home: Path, steps: int, tag: str) -> dict[str, float]:
+    """Ours (``finetune --method``) or TRL's trainer at its defaults: s/step and pairs/s."""
+    import torch
+
+    from training.base import cache_dir, resolve_base
+    from training.finetune import LEARNING_RATES, FinetuneConfig, finetune, lora_config
+
+    method = variant.removeprefix("trl-")
+    base = resolve_base(None, home)
+    config = FinetuneConfig(
+        max_steps=steps, save_steps=10_000, method=method, learning_rate=LEARNING_RATES[method]
+    )
+    if not variant.startswith("trl-"):
+        manifest = finetune(
+            work / "pairs", work / f"run-{variant}-{tag}", base, home, config, False
+        )
+        runtime, batch = manifest["metrics"]["runtime_s"], config.batch_size
+    else:
+        from datasets import Dataset
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        folder = cache_dir(base, home)
+        cuda = torch.cuda.is_available()
+        common = {"output_dir": str(work / f"run-{variant}-{tag}"), "max_steps": steps}
+        common |= {"save_strategy": "no", "report_to": [], "disable_tqdm": True}
+        common |= {"use_cpu": not cuda, "bf16": cuda}  # its default, except on CPU
+        rows = [
+            r
+            | {"chosen": [{"role": "assistant", "content": r["chosen"]}]}
+            | {"rejected": [{"role": "assistant", "content": r["rejected"]}]}
+            for r in _pairs()
+        ]
+        kwargs = {
+            "model": AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32),
+            "train_dataset": Dataset.from_list(rows),
+            "processing_class": AutoTokenizer.from_pretrained(folder),
+            "peft_config": lora_config(config),
+        }
+        if method == "dpo":
+            from trl.trainer.dpo_config import DPOConfig
+            from trl.trainer.dpo_trainer import DPOTrainer
+
+            args: Any = DPOConfig(**common)
+            trainer: Any = DPOTrainer(args=args, **kwargs)
+        else:
+            from trl.experimental.orpo import ORPOConfig, ORPOTrainer
+
+            args = ORPOConfig(**common)
+            trainer = ORPOTrainer(args=args, **kwargs)
+        runtime = float(trainer.train().metrics["train_runtime"])
+        batch = args.per_device_train_batch_size
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "s_per_step": runtime / steps,
+        "pairs_per_s": batch * steps / runtime,
+        "tokens_per_s": 0.0,
+        "peak_rss_mb": peak_kb / 1024,
+        "peak_gpu_mb": 0.0,
+    }
 
 
 def _child(variant: str, work: Path, home: Path, steps: int, tag: str) -> dict[str, float]:
@@ -47,6 +128,8 @@ def _child(variant: str, work: Path, home: Path, steps: int, tag: str) -> dict[s
     from training.base import cache_dir, resolve_base
     from training.finetune import FinetuneConfig, finetune
 
+    if variant in PREFERENCE:
+        return _preference(variant, work, home, steps, tag)
     base = resolve_base(None, home)
     config = FinetuneConfig(max_steps=steps, save_steps=10_000, qlora=variant == "qlora")
     tokens = 0
@@ -167,15 +250,24 @@ def main() -> None:
         return
     from assistant.paths import data_dir
     from training.base import load_tokenizer, resolve_base
+    from training.preferences import Pair, prepare_preferences
     from training.prepare import prepare
 
-    variants = ["ours", *(v for v in args.variants.split(",") if v and v != "ours")]
+    asked = [v for v in args.variants.split(",") if v]
+    only_pairs = all(v in PREFERENCE for v in asked)  # no SFT baseline needed then
+    variants = asked if only_pairs else ["ours", *(v for v in asked if v != "ours")]
     runs: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         home = data_dir()
         base = resolve_base(None, home)
-        prepare(_examples(), work / "data", load_tokenizer(base, home), base.as_dict())
+        tokenizer = load_tokenizer(base, home)
+        prepare(_examples(), work / "data", tokenizer, base.as_dict())
+        pairs = [
+            Pair(r["prompt"], r["chosen"], r["rejected"], "file", str(i))
+            for i, r in enumerate(_pairs())
+        ]
+        prepare_preferences(pairs, work / "pairs", tokenizer, base.as_dict(), val_fraction=0.0)
         for repeat in range(args.repeats):  # alternate, so load on a shared box hits all
             for variant in variants:
                 cmd = [sys.executable, __file__, "--child", variant, "--work", tmp]
@@ -186,13 +278,30 @@ def main() -> None:
                     sys.exit(f"{variant} failed:\n{done.stderr[-3000:]}")
                 runs[variant].append(json.loads(done.stdout.strip().splitlines()[-1]))
     best = {v: min(r, key=lambda x: x["s_per_step"]) for v, r in runs.items()}
-    ours = best["ours"]
     figures: dict[str, Any] = {
         "bench": "train",
         "device": "cuda" if torch.cuda.is_available() else "cpu",
         "steps": args.steps,
         "threads": args.threads,
         "repeats": args.repeats,
+    }
+    for method in ("dpo", "orpo"):
+        if method in best and f"trl-{method}" in best:
+            mine, trl = best[method], best[f"trl-{method}"]
+            figures |= {
+                f"{method}_s_per_step": round(mine["s_per_step"], 3),
+                f"{method}_pairs_per_s": round(mine["pairs_per_s"], 3),
+                f"trl_{method}_s_per_step": round(trl["s_per_step"], 3),
+                f"trl_{method}_pairs_per_s": round(trl["pairs_per_s"], 3),
+                f"{method}_pairs_ratio": round(mine["pairs_per_s"] / trl["pairs_per_s"], 3),
+                f"{method}_peak_rss_mb": round(mine["peak_rss_mb"]),
+                f"trl_{method}_peak_rss_mb": round(trl["peak_rss_mb"]),
+            }
+    if "ours" not in best:
+        print(json.dumps(figures))
+        return
+    ours = best["ours"]
+    figures |= {
         "ours_s_per_step": round(ours["s_per_step"], 3),
         "ours_tokens_per_s": round(ours["tokens_per_s"], 1),
         "ours_peak_rss_mb": round(ours["peak_rss_mb"]),

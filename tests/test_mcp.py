@@ -342,3 +342,57 @@ def test_slash_tools_list_adds_the_note_from_a_worker(home: Path) -> None:
         assert "**error:** MCP server 'broken'" in note
     finally:
         host.services.mcp().close()
+
+
+# -- the app ----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+async def test_app_asks_before_an_untrusted_mcp_tool_runs(stdio_tools: McpToolset) -> None:
+    from assistant.memory.store import MemoryStore
+    from tests.test_tui_app import settle, type_and_send, wait_until
+    from tui.app import ChatApp
+    from tui.screens.confirm import ConfirmScreen
+    from tui.widgets.agent_step import AgentStepView
+
+    # Routing lets the model choose between the tied MCP tools first, then the loop runs.
+    script = ["reverse", "Action: reverse\nAction Input: stressed", "Final Answer: done"]
+    backend = ScriptedBackend(script)
+    app = ChatApp(
+        load_config(), backend=backend, store=MemoryStore.in_memory(), tools=stdio_tools.tools
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await type_and_send(pilot, "/tools")
+        await type_and_send(pilot, "Reverse the word stressed")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "reverse" in app.screen.question  # type: ignore[attr-defined]
+        await pilot.press("y")
+        await settle(app, pilot)
+        [step] = list(app.query(AgentStepView))
+        assert (step.tool, step.observation) == ("reverse", "desserts")  # the server ran it
+
+
+@pytest.mark.slow
+async def test_app_slash_tools_list_shows_mcp_tools_and_errors(home: Path) -> None:
+    from assistant.memory.store import MemoryStore
+    from tests.test_tui_app import settle, shown, type_and_send, wait_until
+    from tui.app import ChatApp
+
+    _write_config(home)
+    app = ChatApp(load_config(), backend=ScriptedBackend(), store=MemoryStore.in_memory())
+    try:
+        async with app.run_test(size=(160, 40)) as pilot:
+            await settle(app, pilot)
+            await type_and_send(pilot, "/tools list")
+
+            def note() -> str:
+                notes = [text for role, text in shown(app) if role == "note"]
+                return notes[-1] if notes else ""
+
+            await wait_until(pilot, lambda: "mcp:words" in note(), timeout=60)
+            assert "| reverse | mcp:words | risky, asks first |" in note()
+            assert "| calculator | built-in | safe |" in note()
+            assert "**error:** MCP server 'broken'" in note()
+    finally:
+        app.chat.services.mcp().close()

@@ -259,11 +259,67 @@ def adapt_corpus(name: str, train_seconds: float, target: int) -> dict[str, obje
         "held_out_pairs": report.held_out,
         "held_out_ndcg_current": round(report.current_score, 4),
         "held_out_ndcg_adapted": round(report.adapted_score, 4),
-        "guard_would_switch": report.adapted_score > report.current_score,
+        "held_out_difference_ci95": report.difference_ci95,
+        "guard_would_switch": report.difference_ci95[1] >= 0,
         "train_pairs": report.pairs,
         "train_steps": report.steps,
         "train_seconds": round(report.train_seconds, 1),
         "reembed_seconds": round(float(reembed.get("seconds", 0.0)), 1),
+    }
+    print(json.dumps(result), flush=True)
+    shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def chunking_corpus(name: str, target: int) -> dict[str, object]:
+    """File-level retrieval with word-counted chunks against tokenizer-counted ones."""
+    from corpus.heldout import build as build_heldout
+
+    work = Path(tempfile.mkdtemp(prefix=f"rag-chunks-{name}-"))
+    if name == "python":
+        manifest = build(work / "corpus", target)
+    else:
+        manifest = build_heldout(name, work / "corpus", target)
+    questions = manifest["questions"]
+    assert isinstance(questions, list)
+    cache = RESULTS / f"adapt-embeddings-{name}.npz"
+    scores, chunks, seconds = {}, {}, {}
+    import functools
+
+    import assistant.rag.index as index_module
+
+    shipped = index_module.__dict__["chunk_sections"]
+    for variant in ("words", "tokens"):
+        embedder = CachedEmbedder(cache)
+        index = open_index(work / variant / "documents")
+        index.embedder = embedder
+        started = time.perf_counter()
+        if variant == "tokens":  # the ingest's chunker, counting the embedder's word pieces
+            counted = functools.partial(shipped, count_tokens=embedder.count_tokens)
+            setattr(index_module, "chunk_sections", counted)  # noqa: B010
+        try:
+            index.ingest([str(work / "corpus")])
+        finally:
+            setattr(index_module, "chunk_sections", shipped)  # noqa: B010
+        seconds[variant] = round(time.perf_counter() - started, 1)
+        embedder.save()
+        chunks[variant] = index.catalog.chunk_count()
+        scores[variant] = evaluate(index, questions)
+    result = {
+        "corpus": name,
+        "questions": len(questions),
+        "chunks": chunks,
+        "ingest_seconds": seconds,
+        **{
+            variant: {k: round(sum(v) / len(v), 4) for k, v in found.items() if "file" in k}
+            for variant, found in scores.items()
+        },
+        "paired_hybrid_file_ndcg": paired(
+            scores["words"]["hybrid_file_ndcg"], scores["tokens"]["hybrid_file_ndcg"]
+        ),
+        "paired_dense_file_ndcg": paired(
+            scores["words"]["dense_file_ndcg"], scores["tokens"]["dense_file_ndcg"]
+        ),
     }
     print(json.dumps(result), flush=True)
     shutil.rmtree(work, ignore_errors=True)
@@ -299,7 +355,11 @@ def main_adapt(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    if "--adapt" in sys.argv:
+    if "--chunking" in sys.argv:
+        names = [a for a in sys.argv[1:] if not a.startswith("--")] or ["debian", "devtools"]
+        found = [chunking_corpus(n, 1500) for n in names]
+        print(json.dumps({"bench": "retrieval-chunking", "corpora": found}))
+    elif "--adapt" in sys.argv:
         main_adapt([a for a in sys.argv[1:] if a != "--adapt"])
     else:
         main()

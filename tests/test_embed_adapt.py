@@ -97,6 +97,15 @@ def test_sentences_split_on_sentence_ends_and_blank_lines() -> None:
     ]  # fmt: skip
 
 
+def test_judge_refuses_only_a_drop_beyond_noise() -> None:
+    same = adapt.judge([0.5, 1.0, 0.0, 0.63] * 10, [0.5, 1.0, 0.0, 0.63] * 10)
+    assert not same.worse and same.low == same.high == 0.0
+    noisy = adapt.judge([1.0, 0.0] * 20, [0.0, 1.0] * 19 + [0.0, 0.5])  # one pair a bit lower
+    assert noisy.adapted < noisy.current and not noisy.worse and noisy.low < 0 < noisy.high
+    dropped = adapt.judge([1.0, 0.63] * 20, [0.5, 0.43] * 20)
+    assert dropped.worse and dropped.high < 0 and round(dropped.adapted, 2) == 0.47
+
+
 def test_training_changes_the_weights_registers_the_model_and_switches_after_reembed(
     ingested: Path, home: Path
 ) -> None:
@@ -145,6 +154,7 @@ def test_the_switch_follows_the_held_out_score(ingested: Path, home: Path, tmp_p
         documents, home, name="noisy", candidate=worse, progress=False, say=lines.append
     )
     assert not refused.switched and refused.adapted_score < refused.current_score
+    assert refused.difference_ci95[1] < 0  # worse beyond noise
     assert f"{refused.adapted_score:.4f}" in refused.reason
     assert f"{refused.current_score:.4f}" in refused.reason
     assert any("current" in line and "adapted" in line for line in lines)  # both printed
@@ -223,7 +233,8 @@ def test_cli_train_embeddings_reports_both_scores_as_json(ingested: Path, home: 
     args = ["train", "embeddings", "--json", "--name", "cli", "--max-steps", "1"]
     result = CliRunner().invoke(cli, [*args, "--batch-size", "4", "--threads", "1"])
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output.strip().splitlines()[-1])
+    report = json.loads(result.output)  # nothing else on the output, no progress bars
     assert report["name"] == "cli" and report["steps"] == 1
     assert {"current_score", "adapted_score", "switched", "pairs"} <= set(report)
-    assert report["switched"] == (report["adapted_score"] > report["current_score"])
+    low, high = report["difference_ci95"]
+    assert low <= high and report["switched"] == (high >= 0)

@@ -6,14 +6,17 @@ chunk. Each pair gets a hard negative from the current dense index: the nearest 
 another file. sentence-transformers' own trainer fits them with
 ``MultipleNegativesRankingLoss`` (in-batch negatives plus the hard one) under a time budget.
 
-Pairs from about a tenth of the files are held out; :func:`score` ranks their positives
-for their anchors (sentence-transformers' ``InformationRetrievalEvaluator``), so the
-adapted model is compared with the current one on text neither was trained on.
+Pairs from about a tenth of the files are held out; :func:`scores` ranks their positives
+for their anchors, so the adapted model is compared with the current one on text neither
+was trained on, pair by pair (:func:`judge`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
+import math
 import random
 import re
 import tempfile
@@ -155,29 +158,61 @@ def split(pairs: list[Pair], share: float = HELD_OUT_SHARE, limit: int = MAX_HEL
     return Mined([p for p in pairs if p.path not in held], held_out[:limit])
 
 
-def score(model: Any, held_out: list[Pair]) -> float:
-    """nDCG@10 of ``model`` ranking each held-out anchor's positive among all held-out texts."""
-    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+def scores(model: Any, held_out: list[Pair]) -> list[float]:
+    """Per pair, nDCG@10 of ``model`` ranking its positive among all held-out texts.
+
+    The texts are every held-out pair's positive and hard negative; one is relevant, so a
+    pair scores ``1 / log2(1 + rank)`` when its positive is in the top 10, else 0.
+    """
+    import numpy as np
 
     if not held_out:
         raise AdaptError("no held-out pairs to judge the model on")
-    corpus: dict[str, Any] = {}
-    queries: dict[str, Any] = {}
-    relevant: dict[str, set[str]] = {}
-    by_text: dict[str, str] = {}
-    for n, pair in enumerate(held_out):
+    texts: dict[str, int] = {}
+    for pair in held_out:
         for text in (pair.positive, pair.negative):
-            if text and text not in by_text:
-                by_text[text] = f"d{len(by_text)}"
-                corpus[by_text[text]] = text
-        queries[f"q{n}"] = pair.anchor
-        relevant[f"q{n}"] = {by_text[pair.positive]}
-    evaluator = InformationRetrievalEvaluator(
-        queries, corpus, relevant, name="held", write_csv=False, batch_size=32
+            if text and text not in texts:
+                texts[text] = len(texts)
+    corpus = model.encode(list(texts), batch_size=32, normalize_embeddings=True)
+    queries = model.encode([p.anchor for p in held_out], batch_size=32, normalize_embeddings=True)
+    similarity = np.asarray(queries) @ np.asarray(corpus).T
+    out = []
+    for row, pair in zip(similarity, held_out, strict=True):
+        own = row[texts[pair.positive]]
+        rank = 1 + int((row > own).sum())
+        out.append(1.0 / math.log2(1 + rank) if rank <= 10 else 0.0)
+    return out
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The adapted model against the current one on the same held-out pairs."""
+
+    current: float  # mean nDCG@10
+    adapted: float
+    low: float  # 95% paired-bootstrap interval of adapted - current
+    high: float
+
+    @property
+    def worse(self) -> bool:
+        """Worse beyond noise: the whole interval is below zero."""
+        return self.high < 0
+
+
+def judge(current: list[float], adapted: list[float], seed: int = 0) -> Verdict:
+    """Compare per-pair scores with a paired bootstrap (10,000 resamples)."""
+    import numpy as np
+
+    diff = np.asarray(adapted) - np.asarray(current)
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, len(diff), size=(10000, len(diff)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return Verdict(
+        float(np.mean(current)),
+        float(np.mean(adapted)),
+        float(round(low, 4)),
+        float(round(high, 4)),
     )
-    result = evaluator(model)
-    key = next(k for k in result if k.endswith("ndcg@10"))
-    return float(result[key])
 
 
 def _time_budget(seconds: float) -> Any:
@@ -270,14 +305,20 @@ def train(
             disable_tqdm=not progress,
             dataloader_num_workers=0,
         )
-        trainer = SentenceTransformerTrainer(
-            model=model,
-            args=args,
-            train_dataset=dataset,
-            loss=MultipleNegativesRankingLoss(model),
-            callbacks=[_time_budget(seconds)],
-        )
-        trainer.train()
+        # The trainer prints its model card's progress and its metrics itself.
+        quiet = contextlib.ExitStack()
+        if not progress:
+            quiet.enter_context(contextlib.redirect_stdout(io.StringIO()))
+            quiet.enter_context(contextlib.redirect_stderr(io.StringIO()))
+        with quiet:
+            trainer = SentenceTransformerTrainer(
+                model=model,
+                args=args,
+                train_dataset=dataset,
+                loss=MultipleNegativesRankingLoss(model),
+                callbacks=[_time_budget(seconds)],
+            )
+            trainer.train()
     steps = int(trainer.state.global_step)
     partial = out.with_name(out.name + ".partial")
     model.save(str(partial))

@@ -6,10 +6,19 @@ word, so 160 words stay inside the window while keeping a paragraph's context to
 Text without spaces (minified code, base64, a long URL) has no words to count, so a chunk is
 also cut at ``MAX_CHARS``: one 300 KB line must not become one chunk whose embedding sees
 only its first few hundred characters.
+
+Words are only an estimate of word pieces: code, paths and non-English text take far more
+pieces a word, and MiniLM silently drops everything past its 256th. Given the embedder's
+own tokenizer (``count_tokens``), a section whose chunks do not fit is chunked again with a
+word budget scaled down to fit, so what is embedded is the whole chunk. Ingest does NOT do
+this: on bench/retrieval.py --chunking it scored worse at file level (Debian FAQ nDCG@10
+-0.034, git/SQLite FAQs -0.095, both p < 0.002) although 30% and 61% of their chunks run
+past 256 pieces: the smaller chunks lose more context than the cut-off tail held.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from assistant.rag.loaders import Section
@@ -18,6 +27,9 @@ MAX_WORDS = 160
 OVERLAP_WORDS = 20
 # About what 160 words of prose take, so the character cut rarely splits ordinary text.
 MAX_CHARS = 1200
+# all-MiniLM-L6-v2's window, [CLS] and [SEP] included.
+MAX_TOKENS = 256
+_MIN_WORDS = 8
 
 
 @dataclass(frozen=True)
@@ -35,23 +47,43 @@ class Chunk:
 _Piece = tuple[str, int, int]
 
 
+def embedded_text(heading: str, text: str) -> str:
+    """What gets embedded for a chunk: the heading path gives it its topic."""
+    return f"{heading}\n{text}" if heading else text
+
+
 def chunk_sections(
     sections: list[Section],
     max_words: int = MAX_WORDS,
     overlap: int = OVERLAP_WORDS,
     max_chars: int = MAX_CHARS,
+    *,
+    count_tokens: Callable[[str], int] | None = None,
+    max_tokens: int = MAX_TOKENS,
 ) -> list[Chunk]:
     """Split every section into chunks of at most ``max_words`` words and ``max_chars`` chars.
 
     Lines are kept whole where possible, so each chunk's line span is exact; a single line
     over either budget is cut into windows that share up to ``overlap`` words (and a
     proportional number of characters); a word longer than ``max_chars`` is cut itself.
+    With ``count_tokens``, a section is chunked again with fewer words until each chunk's
+    embedded text (heading included) fits ``max_tokens`` (or the word budget is 8).
     """
     if max_words < 1 or max_chars < 1:
         raise ValueError("max_words and max_chars must be at least 1")
     chunks: list[Chunk] = []
     for section in sections:
-        chunks.extend(_chunk_section(section, max_words, max(overlap, 0), max_chars))
+        words = max_words
+        while True:
+            shared = overlap if words == max_words else min(overlap, words // 4)
+            found = _chunk_section(section, words, max(shared, 0), max_chars)
+            if count_tokens is None or words <= _MIN_WORDS:
+                break
+            worst = max((count_tokens(embedded_text(c.heading, c.text)) for c in found), default=0)
+            if worst <= max_tokens:
+                break
+            words = max(_MIN_WORDS, min(words - 1, int(words * max_tokens / worst * 0.95)))
+        chunks.extend(found)
     return chunks
 
 

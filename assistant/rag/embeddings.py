@@ -79,6 +79,18 @@ class Embedder:
                 _CACHE[key] = SentenceTransformer(key, device="cpu")
             return _CACHE[key]
 
+    def count_tokens(self, text: str) -> int:
+        """Word pieces the model reads for ``text`` ([CLS] and [SEP] included)."""
+        key = f"tokenizer:{self.path}"
+        with _LOCK:
+            if key not in _CACHE:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                from transformers import AutoTokenizer
+
+                _CACHE[key] = AutoTokenizer.from_pretrained(str(self.path))
+            tokenizer = _CACHE[key]
+        return len(tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+
     @property
     def dimension(self) -> int:
         """Length of each vector."""

@@ -240,8 +240,7 @@ class DocumentIndex:
             report.duplicates.append(duplicate)
             return duplicate, "duplicate"
         try:
-            # Counted with the embedder's tokenizer, so no chunk is cut at its window.
-            chunks = chunk_sections(load(path), count_tokens=self.embedder.count_tokens)
+            chunks = chunk_sections(load(path))
         except LoadError as exc:
             return self._fail(key, str(exc), digest, started, report), "failed"
         except Exception as exc:  # a loader bug or odd file must not stop the whole ingest

@@ -323,6 +323,9 @@ class AssistantChatModel(BaseChatModel):
         names = [s["function"]["name"] for s in specs]
         if choice not in ("auto", "none", "required") and choice not in names:
             raise ValueError(f"tool_choice {choice!r} names no bound tool; the tools are {names}")
+        # OpenAI's switches: a grammar makes every call strict, and one call comes per reply.
+        kwargs.pop("strict", None)
+        kwargs.pop("parallel_tool_calls", None)
         return self.bind(tools=specs, tool_choice=choice, **kwargs)
 
     # -- tokens ----------------------------------------------------------------------

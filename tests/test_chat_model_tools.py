@@ -74,6 +74,13 @@ def test_tool_choice_sets_the_grammar(choice: Any, first_rule: str) -> None:
     assert backend.calls[0][1].grammar.splitlines()[0].startswith(first_rule)  # type: ignore[union-attr]
 
 
+def test_openai_only_switches_are_accepted() -> None:
+    backend = ScriptedBackend([CALL])
+    model = AssistantChatModel(backend=backend)
+    bound = model.bind_tools([make_calculator_tool()], strict=True, parallel_tool_calls=False)
+    assert bound.invoke("12*7?").tool_calls[0]["name"] == "calculator"
+
+
 def test_tool_choice_must_name_a_bound_tool() -> None:
     with pytest.raises(ValueError, match="names no bound tool"):
         AssistantChatModel(backend=ScriptedBackend()).bind_tools(

@@ -15,7 +15,10 @@ Systems, each over the same retrieved hits (top 5, min similarity 0.3, as shippe
   grammar which of the three best spans to quote;
 - ``generative``: ``DocumentsResponder(answer_mode="generative")``, the model given the best
   sentences only;
-- ``extractive``: ``DocumentsResponder(answer_mode="extractive")``, the best sentence quoted;
+- ``extractive``: ``DocumentsResponder(answer_mode="extractive")``, the best span quoted,
+  widened as tuned (the sentence after it, the one before when it points back, a later
+  sentence stating the default or number asked for);
+- ``extractive_span``: the same span quoted alone (what the widening adds);
 - ``generative_quoted``: the same answers as shown, with the best sentence quoted after
   those whose confidence is below ``rag.responder.LOW_CONFIDENCE``;
 - ``fallback``: guided, but the extractive answer when the guided choice's confidence is
@@ -46,7 +49,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +102,7 @@ TOP_K = 5
 MIN_SIMILARITY = 0.3
 MAX_TOKENS = 96
 QUOTE_TOKENS = 160  # room for a whole quoted sentence
-REFUSAL_TARGET = 0.875
+REFUSAL_TARGET = 0.9
 
 
 def contains(answer: str, gold: str) -> bool:
@@ -188,24 +191,30 @@ def tune_weights(rows: list[dict[str, Any]], encode: Callable[..., Any]) -> Weig
         (0.2, 0.1, 0.05, 0.0),  # first found wins a tie: the shorter quotes
         (0.0, 0.2),
     )
+    quoting = list(itertools.product((False, True), repeat=3))
     for lexical, context, number, rank_w, span, short in grid:
-        w = Weights(lexical, context, number, rank_w, span, short, min_score=-1e9)
-        tops = []
-        for row, cands, un in zip(rows, found, unanswerable, strict=True):
-            ranked = rank(cands, w)
-            top = ranked[0] if ranked else None
-            ok = top is not None and right(quote(top), row["q"])
-            tops.append((top.score if top else -1e9, ok, un))
-        scores = sorted({t for t, _, _ in tops})
-        for j, threshold in enumerate(scores):
-            acc = sum(1 for t, ok, un in tops if ok and not un and t >= threshold) / n_ans
-            refused = sum(1 for t, _, un in tops if un and t < threshold) / n_un
-            # Refuse at least 7 in 8 unanswerable questions, then answer as many as possible.
-            objective = acc + (1.0 if refused >= REFUSAL_TARGET else refused)
-            if best is None or objective > best[0] + 1e-9:
-                # Any threshold above the next lower score does the same: take the middle.
-                middle = (scores[j - 1] + threshold) / 2 if j else threshold
-                best = (objective, replace(w, min_score=middle))
+        ranked_w = Weights(lexical, context, number, rank_w, span, short, min_score=-1e9)
+        tops_ranked = []
+        for cands in found:
+            ranked = rank(cands, ranked_w)
+            tops_ranked.append(ranked[0] if ranked else None)
+        for follow, lead, seek in quoting:  # how a span is quoted does not change its rank
+            w = replace(ranked_w, follow=follow, lead=lead, seek=seek)
+            tops = []
+            for row, top, un in zip(rows, tops_ranked, unanswerable, strict=True):
+                ok = top is not None and right(quote(top, w), row["q"])
+                tops.append((top.score if top else -1e9, ok, un))
+            scores = sorted({t for t, _, _ in tops})
+            for j, threshold in enumerate(scores):
+                acc = sum(1 for t, ok, un in tops if ok and not un and t >= threshold) / n_ans
+                refused = sum(1 for t, _, un in tops if un and t < threshold) / n_un
+                # Refuse at least 9 in 10 unanswerable questions, then answer as many as
+                # possible.
+                objective = acc + (1.0 if refused >= REFUSAL_TARGET else refused)
+                if best is None or objective > best[0] + 1e-9:
+                    # Any threshold above the next lower score does the same: the middle.
+                    middle = (scores[j - 1] + threshold) / 2 if j else threshold
+                    best = (objective, replace(w, min_score=middle))
     assert best is not None
     return best[1]
 
@@ -236,30 +245,56 @@ def summary(rows: list[dict[str, Any]], system: str) -> dict[str, Any]:
             3,
         ),
         "confidence_auroc": None if area is None else round(area, 3),
+        "mean_answer_chars": round(
+            sum(len(o["answer"]) for o in out if not o["refused"])
+            / max(sum(not o["refused"] for o in out), 1)
+        ),
     }
 
 
-def main() -> None:
-    if not (DOC / "limits.html").exists():
-        print(
-            json.dumps(
-                {"bench": "docqa", "skipped": "install sqlite3-doc: apt-get install sqlite3-doc"}
-            )
-        )
-        return
-    questions = json.loads(QUESTIONS.read_text())["questions"]
-    work = Path(tempfile.mkdtemp(prefix="rag-docqa-"))
-    (work / "corpus").mkdir()
-    for page in PAGES:
-        shutil.copy(DOC / f"{page}.html", work / "corpus" / f"{page}.html")
-    embedder = CachedEmbedder(RESULTS / "docqa-embeddings.npz")
-    index = open_index(work / "index")
+@dataclass(frozen=True)
+class Corpus:
+    """A document set, its questions, and which of them tune (the rest are held out)."""
+
+    name: str
+    doc: Path
+    pages: tuple[str, ...]
+    questions: Path
+    cache: str  # embeddings cache under bench/results/
+
+    def available(self) -> bool:
+        return all((self.doc / f"{page}.html").exists() for page in self.pages[:1])
+
+
+PG_QUESTIONS = Path(__file__).resolve().parent / "corpus" / "postgresql_docqa.json"
+CORPORA = (
+    Corpus("sqlite", DOC, tuple(PAGES), QUESTIONS, "docqa-embeddings.npz"),
+    Corpus(
+        "postgresql",
+        Path("/usr/share/doc/postgresql-doc-15/html"),
+        tuple(json.loads(PG_QUESTIONS.read_text())["pages"]),
+        PG_QUESTIONS,
+        "docqa-pg-embeddings.npz",
+    ),
+)
+
+
+def load_rows(corpus: Corpus, work: Path) -> tuple[list[dict[str, Any]], CachedEmbedder, int]:
+    """Ingest ``corpus`` into a fresh index; every question with its retrieved hits."""
+    questions = json.loads(corpus.questions.read_text())["questions"]
+    (work / corpus.name).mkdir(parents=True)
+    for page in corpus.pages:
+        shutil.copy(corpus.doc / f"{page}.html", work / corpus.name / f"{page}.html")
+    embedder = CachedEmbedder(RESULTS / corpus.cache)
+    index = open_index(work / f"index-{corpus.name}")
     index.embedder = embedder
     started = time.perf_counter()
-    report = index.ingest([str(work / "corpus")])
+    report = index.ingest([str(work / corpus.name)])
     embedder.save()
-    print(f"ingested {report.chunks} chunks in {time.perf_counter() - started:.0f} s", flush=True)
-
+    print(
+        f"{corpus.name}: ingested {report.chunks} chunks in {time.perf_counter() - started:.0f} s",
+        flush=True,
+    )
     rows: list[dict[str, Any]] = []
     for i, q in enumerate(questions):
         hits = index.search(q["q"], TOP_K)
@@ -267,16 +302,44 @@ def main() -> None:
         rows.append(
             {
                 "i": i,
+                "corpus": corpus.name,
                 "q": q,
                 "hits": hits,
                 "kept": relevant_hits(hits, MIN_SIMILARITY),
                 "ceiling": ceiling,
+                "encode": embedder.encode,
             }
         )
+    embedder.save()
+    return rows, embedder, index.catalog.chunk_count()
+
+
+def main() -> None:
+    if not CORPORA[0].available():
+        print(
+            json.dumps(
+                {"bench": "docqa", "skipped": "install sqlite3-doc: apt-get install sqlite3-doc"}
+            )
+        )
+        return
+    work = Path(tempfile.mkdtemp(prefix="rag-docqa-"))
+    rows: list[dict[str, Any]] = []
+    embedders: list[CachedEmbedder] = []
+    chunks: dict[str, int] = {}
+    for corpus in CORPORA:
+        if not corpus.available():
+            print(f"{corpus.name}: not installed, skipped", flush=True)
+            continue
+        found, embedder, chunks[corpus.name] = load_rows(corpus, work)
+        rows += found
+        embedders.append(embedder)
+    # Even-numbered questions of every corpus tune, odd-numbered ones are held out.
     tune = [r for r in rows if r["i"] % 2 == 0]
     test = [r for r in rows if r["i"] % 2 == 1]
+    embedder = embedders[0]
     weights = tune_weights(tune, embedder.encode)
-    embedder.save()
+    for e in embedders:
+        e.save()
     print(f"tuned weights: {weights}", flush=True)
 
     no_model = "--no-model" in sys.argv  # sentence selection only, for quick iterations
@@ -292,8 +355,10 @@ def main() -> None:
         )
     )
     started = time.perf_counter()
+    tuning = {id(r) for r in tune}
     for row in rows:
         q, kept = row["q"], row["kept"]
+        label = f"{row['corpus'][:2]}{row['i']}"
         search = lambda _question, kept=kept: kept  # noqa: E731  (the hits already found)
         modes = ["extractive"] + ([] if no_model else ["guided", "generative"])
         for system in modes:
@@ -302,7 +367,7 @@ def main() -> None:
                 backend,
                 search,
                 min_similarity=MIN_SIMILARITY,
-                encode=embedder.encode,
+                encode=row["encode"],
                 answer_mode=mode,
                 weights=weights,
             )
@@ -326,30 +391,43 @@ def main() -> None:
             text, done = generate(backend, messages)
             confidence = from_extra(done.extra)
             cited = citations(text, len(kept))
-            citer = CitationStream(Attributor(embedder.encode, kept))
+            citer = CitationStream(Attributor(row["encode"], kept))
             list(citer(iter([Token(text + "\n")])))
             row[system] = {
                 "answer": text,
                 "cited": sorted(set(cited) | set(citer.added)),
                 "confidence": confidence.score if confidence else None,
             }
-        ranked = candidates(q["q"], kept, embedder.encode, weights)
+        ranked = candidates(q["q"], kept, row["encode"], weights)
         row["extractive"]["confidence"] = (
             support_confidence(ranked[0], weights) if supported(ranked, weights) else None
         )
-        for system in ("baseline", "guided", "generative", "generative_quoted", "extractive"):
+        # The same span quoted alone (not widened by follow / lead / seek): what widening adds.
+        alone = replace(weights, follow=False, lead=False, seek=False)
+        row["extractive_span"] = {
+            **row["extractive"],
+            "answer": quote(ranked[0], alone) if supported(ranked, weights) else NOTHING_FOUND,
+        }
+        for system in (
+            "baseline",
+            "guided",
+            "generative",
+            "generative_quoted",
+            "extractive",
+            "extractive_span",
+        ):
             out = row[system]
             out["refused"] = out["answer"].strip() == NOTHING_FOUND or is_refusal(out["answer"])
             out["right"] = bool(q["answers"]) and right(out["answer"], q)
             out["cites_gold"] = bool(q["answers"]) and cites_gold(kept, out["cited"], q)
         if no_model and not row["extractive"]["right"] and q["answers"]:
             answer = row["extractive"]["answer"][:160]
-            print(f"MISS {row['i']} ceil={int(row['ceiling'])} {q['q']} -> {answer!r}")
+            print(f"MISS {label} ceil={int(row['ceiling'])} {q['q']} -> {answer!r}")
         if no_model and not q["answers"] and not row["extractive"]["refused"]:
             answer = row["extractive"]["answer"][:160]
-            print(f"ANSWERED {row['i']} (unanswerable) {q['q']} -> {answer!r}")
+            print(f"ANSWERED {label} (unanswerable) {q['q']} -> {answer!r}")
         print(
-            f"{row['i']:3} {'T' if row['i'] % 2 == 0 else 'H'} ceil={int(row['ceiling'])} "
+            f"{label:>5} {'T' if id(row) in tuning else 'H'} ceil={int(row['ceiling'])} "
             + " ".join(
                 f"{s[:4]}={int(row[s]['right'])}"
                 for s in ("baseline", "guided", "generative", "extractive")
@@ -358,7 +436,8 @@ def main() -> None:
             + f" | gen: {row['generative']['answer'][:50]!r}",
             flush=True,
         )
-    embedder.save()
+    for e in embedders:
+        e.save()
     model_s = time.perf_counter() - started
 
     # The confidence fallback: below the threshold (tuned on the tuning half), the quote.
@@ -378,10 +457,24 @@ def main() -> None:
     for row in rows:
         row["fallback"] = fallback(row, best_threshold)
 
-    systems = ("baseline", "guided", "generative", "generative_quoted", "extractive", "fallback")
-    halves = {"held_out": test, "tune": tune}
+    systems = (
+        "baseline",
+        "guided",
+        "generative",
+        "generative_quoted",
+        "extractive",
+        "extractive_span",
+        "fallback",
+    )
+    halves = {
+        "held_out": test,
+        "tune": tune,
+        **{f"{name}_held_out": [r for r in test if r["corpus"] == name] for name in chunks},
+    }
     results: dict[str, Any] = {}
     for half, part in halves.items():
+        if not part:
+            continue
         answerable = [r for r in part if r["q"]["answers"]]
         ceiling = sum(r["ceiling"] for r in answerable) / len(answerable)
         results[half] = {
@@ -396,7 +489,10 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "docqa-answers.json").write_text(
         json.dumps(
-            [{"i": r["i"], "q": r["q"]["q"], **{s: r[s] for s in systems}} for r in rows],
+            [
+                {"corpus": r["corpus"], "i": r["i"], "q": r["q"]["q"], **{s: r[s] for s in systems}}
+                for r in rows
+            ],
             indent=1,
             default=str,
         )
@@ -406,7 +502,12 @@ def main() -> None:
         json.dumps(
             {
                 "bench": "docqa",
-                "corpus": f"sqlite3-doc, {len(PAGES)} pages, {index.catalog.chunk_count()} chunks",
+                "corpora": {
+                    c.name: f"{len(c.pages)} pages, {chunks[c.name]} chunks"
+                    for c in CORPORA
+                    if c.name in chunks
+                },
+                "tuned_on": "even-numbered questions of each corpus",
                 "model": backend.model_name,
                 "questions": len(rows),
                 "tuned_weights": weights.__dict__,
@@ -415,6 +516,13 @@ def main() -> None:
                 "held_out_extractive_share_of_ceiling": held["extractive"]["share_of_ceiling"],
                 "held_out_extractive_refusal": held["extractive"]["refusal_unanswerable"],
                 "held_out_baseline_accuracy": held["baseline"]["accuracy"],
+                **{
+                    f"{name}_held_out_extractive": {
+                        k: results[f"{name}_held_out"]["extractive"][k]
+                        for k in ("accuracy", "share_of_ceiling", "refusal_unanswerable")
+                    }
+                    for name in chunks
+                },
                 "results": results,
             }
         )

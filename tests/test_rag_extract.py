@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -45,7 +46,9 @@ KETTLE = "To descale the kettle, fill it with white vinegar. Rinse it three time
 BIKE = "Pump the front tyre to 100 psi and the rear tyre to 110 psi."
 TYRES = "What pressure for the rear tyre?"
 # The tests pin behaviour, not the tuned weights: one sentence unless two say more.
-SINGLE = Weights(span=0.2, min_score=0.6)
+# Spans quoted as they are (the widening is tested on its own).
+SINGLE = Weights(span=0.2, min_score=0.6, follow=False, lead=False, seek=False)
+NARROW = Weights(follow=False, lead=False, seek=False)
 
 
 def hit(text: str, source: str = "doc.md", heading: str = "", line: int = 1) -> Hit:
@@ -114,13 +117,44 @@ def test_is_refusal(answer: str, expected: bool) -> None:
 
 
 def test_spans_are_sentences_and_pairs_within_a_chunk() -> None:
-    found = spans([hit("One here. Two there.", heading="H"), hit("Three.")])
-    assert found == [
-        (1, "One here.", "H ", 1),
-        (1, "One here. Two there.", "H ", 2),
-        (1, "Two there.", "H One here.", 1),
-        (2, "Three.", " ", 1),
+    found = spans([hit("One here. Two there. End.", heading="H"), hit("Three.")])
+    assert [(s.n, s.text, s.around, s.sentences, s.before, s.after) for s in found] == [
+        (1, "One here.", "H ", 1, "", "Two there."),
+        (1, "One here. Two there.", "H ", 2, "", "End."),
+        (1, "Two there.", "H One here.", 1, "One here.", "End."),
+        (1, "Two there. End.", "H One here.", 2, "One here.", ""),
+        (1, "End.", "H Two there.", 1, "Two there.", ""),
+        (2, "Three.", " ", 1, "", ""),
     ]
+
+
+def _candidate(text: str, before: str = "", after: str = "") -> Candidate:
+    return Candidate(1, text, 1, 0.0, 0.0, 0.0, False, before=before, after=after)
+
+
+def test_a_quote_ending_in_a_colon_takes_what_it_introduces() -> None:
+    listed = _candidate("Dates can be stored in any of these ways:", after="TEXT, REAL or INTEGER.")
+    assert (
+        quote(listed, NARROW)
+        == "“Dates can be stored in any of these ways: TEXT, REAL or INTEGER.” [1]"
+    )
+    plain = _candidate("Dates are stored as text.", after="Other sentence.")
+    assert quote(plain, NARROW) == "“Dates are stored as text.” [1]"
+    assert (
+        quote(plain, replace(NARROW, follow=True))
+        == "“Dates are stored as text. Other sentence.” [1]"
+    )
+
+
+def test_a_quote_pointing_back_takes_the_sentence_it_points_to_when_asked() -> None:
+    back = _candidate("This function returns a random UUID.", before="gen_random_uuid() → uuid")
+    assert quote(back, NARROW) == "“This function returns a random UUID.” [1]"
+    assert quote(back, replace(NARROW, lead=True)) == (
+        "“gen_random_uuid() → uuid This function returns a random UUID.” [1]"
+    )
+    # Only a sentence that opens by pointing back takes the one before.
+    other = _candidate("Thistle grows here.", before="Before.")
+    assert quote(other, replace(NARROW, lead=True)) == "“Thistle grows here.” [1]"
 
 
 def test_the_sentence_with_the_asked_number_wins_over_its_lead_in() -> None:
@@ -424,3 +458,30 @@ def test_real_model_guided_turn_quotes_one_of_the_best_spans(smol: LlamaCppBacke
     done = next(e for e in events if isinstance(e, Done))
     assert done.extra["confidence_basis"] == "logprob" and 0 < done.extra["confidence"] <= 1
     assert events[-1].cited == [int(text_of(events)[-2])]
+
+
+def test_a_default_asked_for_is_sought_in_the_sentences_after_the_span() -> None:
+    text = (
+        "Maximum size to let the WAL grow during automatic checkpoints. This is a soft limit. "
+        "It can be exceeded under load. The default is 1 GB. Increasing it can help."
+    )
+    question = "How large can the WAL grow before a checkpoint, by default?"
+    found = features(question, [hit(text)], None)
+    first = next(c for c in found if c.text.startswith("Maximum size") and c.sentences == 1)
+    assert first.value == "The default is 1 GB."
+    assert quote(first, replace(NARROW, seek=True)) == (
+        "“Maximum size to let the WAL grow during automatic checkpoints. … "
+        "The default is 1 GB.” [1]"
+    )
+    assert (
+        quote(first, NARROW)
+        == "“Maximum size to let the WAL grow during automatic checkpoints.” [1]"
+    )
+    # A question asking for no default or quantity seeks nothing.
+    plain = features("What limits the WAL?", [hit(text)], None)
+    assert all(c.value == "" for c in plain)
+    # A number question: the next sentence holding a number the question does not.
+    counted = features(
+        "How many workers can run?", [hit("Workers run. Many do. Up to 3 run.")], None
+    )
+    assert next(c for c in counted if c.text == "Workers run.").value == "Up to 3 run."

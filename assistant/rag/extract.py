@@ -44,7 +44,14 @@ _REFUSAL = re.compile(
     r"can't (find|answer)|unable to (find|answer)|not found|no (answer|mention))\b",
     re.IGNORECASE,
 )
+_DEFAULT_QUESTION = re.compile(
+    r"\b(default|out of the box|unless i (change|set|pick|choose)|if i (don't|do not|never) "
+    r"(set|change|choose|configure|pick))",
+    re.IGNORECASE,
+)
+_DEFAULT = re.compile(r"\bdefault", re.IGNORECASE)
 MAX_QUOTE_CHARS = 400
+SEEK_SENTENCES = 4
 MIN_WORDS = 4
 
 
@@ -52,16 +59,24 @@ MIN_WORDS = 4
 class Weights:
     """How a span's features add up to its score, and the score an answer needs.
 
-    Tuned on the tuning half of bench/docqa.py (the held-out half reports them).
+    Tuned on the even-numbered questions of bench/docqa.py's two corpora (sqlite3-doc and
+    postgresql-doc-15); the odd-numbered ones report them.
     """
 
-    lexical: float = 1.2  # share of the question's words (rarer ones count more) in it
-    context: float = 0.0  # the same share in its heading and the sentence before it
+    lexical: float = 0.6  # share of the question's words (rarer ones count more) in it
+    context: float = 0.2  # the same share in its heading and the sentence before it
     number: float = 0.1  # the question asks for a number and the span has a new one
     rank: float = 0.0  # taken off per place its source is below the first
     span: float = 0.0  # taken off a two-sentence span
-    short: float = 0.2  # taken off a span of fewer than MIN_WORDS content words (a fragment)
-    min_score: float = 0.85  # below this, nothing supports an answer
+    short: float = 0.0  # taken off a span of fewer than MIN_WORDS content words (a fragment)
+    min_score: float = 0.78  # below this, nothing supports an answer
+    # How the chosen span is quoted (see :func:`quote`): with the sentence after it, and
+    # with the one before it when it opens by pointing back ("This function returns ...").
+    follow: bool = True
+    lead: bool = True
+    # A question asking for a default or a quantity whose span does not hold one: the next
+    # sentence of the chunk that does (within SEEK_SENTENCES) is quoted after it, with "…".
+    seek: bool = True
 
 
 @dataclass(frozen=True)
@@ -83,6 +98,9 @@ class Candidate:
     number: bool
     words: int = MIN_WORDS
     score: float = 0.0
+    before: str = ""  # the sentence before the span in its chunk ("" at the start)
+    after: str = ""  # the sentence after it ("" at the end)
+    value: str = ""  # a later sentence holding the default or number asked for, if any
 
 
 def stems(text: str) -> set[str]:
@@ -109,22 +127,41 @@ def _numbers(text: str) -> set[str]:
     return {m.group().lower() for m in _NUMBER.finditer(text)}
 
 
-def spans(hits: Sequence[Hit]) -> list[tuple[int, str, str, int]]:
-    """``(source number, span text, text around it, sentences)`` for every span of ``hits``.
+@dataclass(frozen=True)
+class Span:
+    """One or two consecutive sentences of a source, with what surrounds them."""
 
-    A span is one sentence, or it and the next one of the same chunk: an answer often
-    follows the sentence that names its subject ("... upper bound on: columns in a table
-    ... The default setting for SQLITE_MAX_COLUMN is 2000.").
+    n: int
+    text: str
+    around: str  # the heading and the sentence before
+    sentences: int
+    before: str
+    after: str
+    rest: tuple[str, ...] = ()  # the sentences after it in the chunk (SEEK_SENTENCES at most)
+
+
+def spans(hits: Sequence[Hit]) -> list[Span]:
+    """Every span of ``hits``: one sentence, or it and the next one of the same chunk.
+
+    An answer often follows the sentence that names its subject ("... upper bound on:
+    columns in a table ... The default setting for SQLITE_MAX_COLUMN is 2000.").
     """
     found = []
     for n, hit in enumerate(hits, 1):
         parts = sentences(hit.text)
         for i, sentence in enumerate(parts):
-            around = f"{hit.heading} {parts[i - 1] if i else ''}"
-            found.append((n, sentence, around, 1))
+            before = parts[i - 1] if i else ""
+            around = f"{hit.heading} {before}"
+            rest = tuple(parts[i + 1 : i + 1 + SEEK_SENTENCES])
+            found.append(Span(n, sentence, around, 1, before, _at(parts, i + 1), rest))
             if i + 1 < len(parts):
-                found.append((n, f"{sentence} {parts[i + 1]}", around, 2))
+                pair = f"{sentence} {parts[i + 1]}"
+                found.append(Span(n, pair, around, 2, before, _at(parts, i + 2), rest[1:]))
     return found
+
+
+def _at(parts: list[str], i: int) -> str:
+    return parts[i] if i < len(parts) else ""
 
 
 def features(question: str, hits: Sequence[Hit], encode: Encode | None) -> list[Candidate]:
@@ -136,28 +173,40 @@ def features(question: str, hits: Sequence[Hit], encode: Encode | None) -> list[
     if not pieces:
         return []
     asked = stems(question)
-    words = [stems(text) for _, text, _, _ in pieces]
-    single = [w for w, (_, _, _, count) in zip(words, pieces, strict=True) if count == 1]
+    words = [stems(p.text) for p in pieces]
+    single = [w for w, p in zip(words, pieces, strict=True) if p.sentences == 1]
     df = {w: sum(1 for found in single if w in found) for w in asked}
     idf = {w: math.log(1 + len(single) / (1 + df[w])) for w in asked}
     similarity = np.zeros(len(pieces), dtype=np.float32)
     if encode is not None:
-        vectors = encode([question] + [text for _, text, _, _ in pieces])
+        vectors = encode([question] + [p.text for p in pieces])
         similarity = vectors[1:] @ vectors[0]
     numeric = expects_number(question)
     asked_numbers = _numbers(question)
+    asks_default = _DEFAULT_QUESTION.search(question) is not None
+
+    def holds_value(text: str) -> bool:
+        if asks_default:
+            return _DEFAULT.search(text) is not None
+        return numeric and bool(_numbers(text) - asked_numbers)
+
     found = []
-    for i, (n, text, around, count) in enumerate(pieces):
+    for i, p in enumerate(pieces):
         found.append(
             Candidate(
-                n=n,
-                text=text,
-                sentences=count,
+                n=p.n,
+                text=p.text,
+                sentences=p.sentences,
                 similarity=float(similarity[i]),
                 overlap=_weighted_share(asked, words[i], idf),
-                context=_weighted_share(asked, stems(around) - words[i], idf),
-                number=numeric and bool(_numbers(text) - asked_numbers),
+                context=_weighted_share(asked, stems(p.around) - words[i], idf),
+                number=numeric and bool(_numbers(p.text) - asked_numbers),
                 words=len(words[i]),
+                before=p.before,
+                after=p.after,
+                value=""
+                if holds_value(p.text) or not (asks_default or numeric)
+                else next((t for t in p.rest if holds_value(t)), ""),
             )
         )
     return found
@@ -193,15 +242,41 @@ def supported(ranked: Sequence[Candidate], weights: Weights = Weights()) -> bool
     return bool(ranked) and ranked[0].score >= weights.min_score
 
 
-def quote(candidate: Candidate, max_chars: int = MAX_QUOTE_CHARS) -> str:
-    """The extractive answer: the sentence, quoted, with its citation."""
+# A sentence that opens by pointing back at what the one before it named.
+_POINTS_BACK = re.compile(r"^(this|these|that|those|it|they|such)\b", re.IGNORECASE)
+
+
+def quoted_text(candidate: Candidate, weights: Weights = Weights()) -> str:
+    """The text an extractive answer quotes for ``candidate`` (before any shortening).
+
+    With ``weights.follow`` the sentence after the span comes too, and always when the span
+    ends in a colon (it introduces what follows: "...stored in any of these ways:"); with
+    ``weights.lead`` the sentence before it when the span opens by pointing back ("This
+    function returns a version 4 UUID." names its function in the sentence before).
+    """
     text = candidate.text.strip()
+    followed = bool(candidate.after) and (weights.follow or text.endswith(":"))
+    if followed:
+        text = f"{text} {candidate.after.strip()}"
+    if weights.lead and candidate.before and _POINTS_BACK.match(text):
+        text = f"{candidate.before.strip()} {text}"
+    if weights.seek and candidate.value and not (followed and candidate.value == candidate.after):
+        text = f"{text} … {candidate.value.strip()}"
+    return text
+
+
+def quote(
+    candidate: Candidate, weights: Weights = Weights(), max_chars: int = MAX_QUOTE_CHARS
+) -> str:
+    """The extractive answer: the span (as :func:`quoted_text` widens it), quoted, with its
+    citation."""
+    text = quoted_text(candidate, weights)
     if len(text) > max_chars:
         text = text[: max_chars - 1].rsplit(" ", 1)[0] + "…"
     return f"“{text}” [{candidate.n}]"
 
 
-def quote_grammar(ranked: Sequence[Candidate], limit: int = 3) -> str:
+def quote_grammar(ranked: Sequence[Candidate], limit: int = 3, weights: Weights = Weights()) -> str:
     """A GBNF grammar whose only sentences are the quotes of the ``limit`` best spans.
 
     Under it the model can only choose which span to quote (by its own likelihood) and
@@ -209,7 +284,7 @@ def quote_grammar(ranked: Sequence[Candidate], limit: int = 3) -> str:
     """
     quotes: list[str] = []
     for candidate in ranked:
-        text = quote(candidate)
+        text = quote(candidate, weights)
         if text not in quotes:
             quotes.append(text)
         if len(quotes) == limit:

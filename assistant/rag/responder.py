@@ -137,7 +137,7 @@ class DocumentsResponder:
             yield from self._quote(self.ranked[0])
             return
         if self.answer_mode == "guided" and self.ranked:
-            grammar = quote_grammar(self.ranked)
+            grammar = quote_grammar(self.ranked, weights=self.weights)
             turn = replace(turn, options=replace(turn.options, grammar=grammar))
         yield from self._generate(turn)
 
@@ -145,7 +145,7 @@ class DocumentsResponder:
         return self.encode is None or supported(self.ranked, self.weights)
 
     def _quote(self, best: Candidate) -> Iterator[Any]:
-        yield Token(quote(best))
+        yield Token(quote(best, self.weights))
         yield Done(
             "stop",
             Usage(0, 0),
@@ -170,7 +170,7 @@ class DocumentsResponder:
                 event = _with_confidence(event, self.answer_mode)
                 if self._unsure(event):
                     # A low-confidence answer is backed by the sentence that best answers.
-                    evidence = f"{SOURCE_SAYS}{quote(self.ranked[0])}"
+                    evidence = f"{SOURCE_SAYS}{quote(self.ranked[0], self.weights)}"
                     parts.append(evidence)
                     yield Token(evidence)
                     event = replace(event, extra={**event.extra, "quoted_source": True})

@@ -200,7 +200,7 @@ def test_q4_k_m_goes_through_llama_cpps_quantizer_and_is_refused_below_the_gate(
         export(run, "qwen-q4", home, "merged", "q4_k_m")
     assert not (home / "exports" / "qwen-q4").exists()
     report = json.loads((run / "parity-failed-qwen-q4.json").read_text())
-    assert report["top1"] < 0.8 and report["finetune_positions"] >= 5, report
+    assert report["top1"] < 0.7 and report["finetune_positions"] >= 5, report
     # With a threshold the user chose, the same file ships: llama.cpp's Q4_K_M.
     manifest = export(run, "qwen-q4-loose", home, "merged", "q4_k_m", threshold=0.3)
     info = read_gguf_info(Path(manifest["file"]))

@@ -302,7 +302,11 @@ def evaluate(run_dir: Path, samples: int, as_json: bool) -> None:
     default="f16",
     help="Merged only; q4_k_m goes through llama.cpp's quantizer.",
 )
-@click.option("--threshold", type=float, help="Minimum top-1 agreement for the parity gate.")
+@click.option(
+    "--threshold",
+    type=float,
+    help="Parity gate: minimum top-1 agreement and share of the fine-tune kept.",
+)
 @click.option(
     "--strict",
     is_flag=True,

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from textual.notifications import SeverityLevel
 
-from assistant.rag.discover import printable
 from tui.keys import KeyMap
 from tui.workers import UiThread, failure
 
@@ -217,6 +216,8 @@ def sources_markdown(listed: list[Source]) -> str:
     """The /sources note: one line a file, as ``assistant sources`` prints them."""
     if not listed:
         return "No documents yet: `/ingest PATH` adds files or folders."
+    from assistant.rag.discover import printable  # the package imports the index
+
     gone = sum(not s.exists for s in listed)
     lines = [
         f"**Documents**: {len(listed)} files. `/sources remove PATH|ID` removes one; "
@@ -233,6 +234,8 @@ def sources_markdown(listed: list[Source]) -> str:
 
 def removal_summary(report: RemoveReport) -> str:
     """What a removal did, in one notification."""
+    from assistant.rag.discover import printable
+
     if not report.removed:
         return "nothing to remove: every listed file is on disk"
     names = ", ".join(Path(p).name for p in report.removed[:5])

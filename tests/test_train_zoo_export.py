@@ -228,3 +228,24 @@ def test_an_export_that_lost_the_fine_tune_is_refused(
 
     report = json.loads((run / "parity-failed-qwen-erased.json").read_text())
     assert report["finetune_kept"] < 0.2, report  # the tuned picks are the base's again
+
+
+def test_the_fine_tune_probe_reads_preference_pairs_on_their_chosen_side(
+    qwen: dict[str, Any],
+) -> None:
+    from training.finetune import load_adapter
+    from training.parity import finetune_probe
+    from training.prepare import load_split
+
+    model = load_adapter(qwen["run"], qwen["home"], qwen["base"])
+    rows = load_split(qwen["run"].parent / "data", "train")
+    starts = [next(i for i, label in enumerate(r["labels"]) if label != -100) for r in rows]
+    pairs = [
+        {"prompt_ids": r["input_ids"][:k], "chosen_ids": r["input_ids"][k:], "rejected_ids": [0]}
+        for r, k in zip(rows, starts, strict=True)
+    ]
+    sft, pref = finetune_probe(model, rows), finetune_probe(model, pairs)
+    assert pref.size >= 5 and pref.sequences == sft.sequences
+    for positions, k in zip(pref.positions, starts, strict=False):
+        assert all(p >= k - 1 for p in positions)  # only where the chosen answer is predicted
+    assert finetune_probe(model, [{"text": "no ids"}]).size == 0  # other rows are skipped

@@ -86,7 +86,8 @@ def finetune_probe(peft_model: Any, rows: list[dict[str, Any]], limit: int = 8) 
 
     Args:
         peft_model: the base with the trained adapter (``disable_adapter`` gives the base).
-        rows: prepared examples (``input_ids`` and ``labels``, -100 where not supervised).
+        rows: prepared examples: ``input_ids`` and ``labels`` (-100 where not supervised),
+            or preference pairs (``prompt_ids`` + ``chosen_ids``, the chosen side supervised).
         limit: how many examples to look at.
     """
     import torch
@@ -94,7 +95,14 @@ def finetune_probe(peft_model: Any, rows: list[dict[str, Any]], limit: int = 8) 
     probe = Probe([], [], [])
     peft_model.eval()
     for row in rows[:limit]:
-        ids, labels = list(row["input_ids"])[:MAX_PROBE_TOKENS], list(row["labels"])
+        if "input_ids" in row:  # supervised fine-tuning rows
+            ids, labels = list(row["input_ids"]), list(row["labels"])
+        elif "prompt_ids" in row and "chosen_ids" in row:  # preference pairs: the chosen side
+            prompt, chosen = list(row["prompt_ids"]), list(row["chosen_ids"])
+            ids, labels = prompt + chosen, [-100] * len(prompt) + chosen
+        else:
+            continue
+        ids = ids[:MAX_PROBE_TOKENS]
         with torch.no_grad():
             tuned = peft_model(torch.tensor([ids])).logits[0].argmax(-1).tolist()
             with peft_model.disable_adapter():

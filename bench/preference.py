@@ -169,6 +169,9 @@ def main() -> None:
     parser.add_argument("--beta", type=float, default=0.1)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0, help="LoRA init and data order.")
+    parser.add_argument(
+        "--threshold", type=float, help="Export's parity bars (export --threshold)."
+    )
     parser.add_argument("--keep", help="Keep the work directory here (default: a temp one).")
     args = parser.parse_args()
     import torch
@@ -197,7 +200,7 @@ def main() -> None:
     run = finetune(work / "data", work / "run", base, home, config, progress=False)
     trained, train_cpu = time.monotonic(), time.process_time() - cpu
     evaluation = evaluate(work / "run", home, samples=2, new_tokens=32)
-    exported = export(work / "run", "pref", home, register=False)
+    exported = export(work / "run", "pref", home, threshold=args.threshold, register=False)
     base_replies = replies(base.path, None, args.threads)
     adapter_replies = replies(base.path, Path(exported["file"]), args.threads)
     follows = {

@@ -64,11 +64,11 @@ class Weights:
     """
 
     lexical: float = 0.6  # share of the question's words (rarer ones count more) in it
-    context: float = 0.2  # the same share in its heading and the sentence before it
+    context: float = 0.0  # the same share in its heading and the sentence before it
     number: float = 0.1  # the question asks for a number and the span has a new one
     rank: float = 0.0  # taken off per place its source is below the first
     span: float = 0.0  # taken off a two-sentence span
-    short: float = 0.0  # taken off a span of fewer than MIN_WORDS content words (a fragment)
+    short: float = 0.2  # taken off a span of fewer than MIN_WORDS content words (a fragment)
     min_score: float = 0.78  # below this, nothing supports an answer
     # How the chosen span is quoted (see :func:`quote`): with the sentence after it, and
     # with the one before it when it opens by pointing back ("This function returns ...").

@@ -307,6 +307,20 @@ class LlamaCppBackend:
         """Count the tokens of the full rendered prompt."""
         return len(self.render_prompt(messages)[0])
 
+    def opens_thinking(self, messages: Sequence[ChatMessage]) -> bool:
+        """Whether the template leaves a ``<think>`` block open at the end of the prompt
+        (DeepSeek-R1 distills, QwQ), so the reply starts mid-thought."""
+        if "<think>" not in (self.info.chat_template or "") or self._chat_format is not None:
+            return False
+        from assistant.thinking import prompt_opens_thinking
+
+        self.llama  # noqa: B018 - loads the model and its formatter
+        try:
+            prompt = self._formatter(messages=[dict(m) for m in messages]).prompt
+        except Exception:  # the turn's own render reports a broken template
+            return False
+        return prompt_opens_thinking(prompt)
+
     # -- conversation states ---------------------------------------------------------
 
     def _switch_to(self, conversation_id: str | None) -> None:
@@ -323,20 +337,6 @@ class LlamaCppBackend:
         if kept is not None:
             llama.load_state(kept)
         self._active_conversation = conversation_id
-    def opens_thinking(self, messages: Sequence[ChatMessage]) -> bool:
-        """Whether the template leaves a ``<think>`` block open at the end of the prompt
-        (DeepSeek-R1 distills, QwQ), so the reply starts mid-thought."""
-        if "<think>" not in (self.info.chat_template or "") or self._chat_format is not None:
-            return False
-        from assistant.thinking import prompt_opens_thinking
-
-        self.llama  # noqa: B018 - loads the model and its formatter
-        try:
-            prompt = self._formatter(messages=[dict(m) for m in messages]).prompt
-        except Exception:  # the turn's own render reports a broken template
-            return False
-        return prompt_opens_thinking(prompt)
-
 
     def _evict(self) -> None:
         total = sum(_state_bytes(s) for s in self._states.values())

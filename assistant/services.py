@@ -158,7 +158,11 @@ class Services:
         if with_memory and (self._store is not None or self.paths.memory_db.exists()):
             recall = self.store.recall
         tools = default_tools(self.config, doc_search=doc_search, memory_recall=recall)
-        return [*tools, *self.mcp([t.name for t in tools]).tools]
+        # The MCP tools are named once, against the built-ins of the first call; a built-in
+        # that appears later (documents after an ingest) keeps its name over theirs.
+        builtin = {t.name for t in tools}
+        remote = [t for t in self.mcp(sorted(builtin)).tools if t.name not in builtin]
+        return [*tools, *remote]
 
     def mcp(self, taken: list[str] | None = None) -> McpToolset:
         """The configured MCP servers' tools, started on first use and then kept; a server

@@ -238,3 +238,16 @@ def test_cli_train_embeddings_reports_both_scores_as_json(ingested: Path, home: 
     assert {"current_score", "adapted_score", "switched", "pairs"} <= set(report)
     low, high = report["difference_ci95"]
     assert low <= high and report["switched"] == (high >= 0)
+
+
+def test_dropping_old_collections_touches_only_this_indexs_own(tmp_path: Path) -> None:
+    from assistant.rag.vectors import open_store
+
+    home = tmp_path / "chroma"
+    for name in ("documents", "documents-old", "documents-new", "someone-elses", "notes"):
+        open_store(home, None, name)
+    store = open_store(home, None, "documents-new")
+    dropped = store.drop_other_collections({"documents-new", "documents"})
+    assert dropped == ["documents-old"]
+    left = {c if isinstance(c, str) else c.name for c in store.client.list_collections()}
+    assert left == {"documents", "documents-new", "someone-elses", "notes"}

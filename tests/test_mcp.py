@@ -396,3 +396,21 @@ async def test_app_slash_tools_list_shows_mcp_tools_and_errors(home: Path) -> No
             assert "**error:** MCP server 'broken'" in note()
     finally:
         app.chat.services.mcp().close()
+
+
+def test_tool_names_stay_unique_across_servers_and_built_ins() -> None:
+    from types import SimpleNamespace
+
+    from assistant.tools.mcp import _wrap
+
+    taken = {"calculator"}
+    names = []
+    for server_name in ("a", "a", "b"):
+        server: Any = SimpleNamespace(config=SimpleNamespace(name=server_name, trusted=False))
+        for tool in ("calculator", "reverse"):
+            listed = SimpleNamespace(name=tool, description="", inputSchema=None)
+            wrapped = _wrap(server, listed, taken)
+            taken.add(wrapped.name)
+            names.append(wrapped.name)
+    assert len(set(names)) == len(names) == 6
+    assert "calculator" not in names and names[:2] == ["a_calculator", "reverse"]

@@ -423,4 +423,8 @@ def test_export_and_import_keep_versions_ratings_choices_and_pairs(store: Memory
     data["versions"]["archived"][0]["parent"] = {"version": 99}
     with pytest.raises(AssistantError, match="damaged conversation export"):
         import_json(store, data, new_id="copy02")
+    # A version naming itself (or a later one) as its parent would make a cycle.
+    data["versions"]["archived"][0]["parent"] = {"version": 0}
+    with pytest.raises(AssistantError, match="damaged conversation export"):
+        import_json(store, data, new_id="copy02")
     assert [c.id for c in store.conversations() if c.id == "copy02"] == []

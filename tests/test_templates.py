@@ -214,3 +214,11 @@ def test_ask_with_a_template_on_the_real_model(home: Path) -> None:
         (question,) = db.execute("SELECT content FROM messages WHERE role = 'user'").fetchone()
     assert (system, question) == ("Answer in one short sentence.", "Question: What is a cat?")
     assert_one_line_error(assistant("ask", "-t", "long", "hi", home=home), "saved templates: short")
+
+
+def test_edit_of_a_file_that_is_not_utf8_is_a_clear_error(home: Path) -> None:
+    (home / "templates").mkdir(parents=True, exist_ok=True)
+    (home / "templates" / "latin.toml").write_bytes(b'system = "caf\xe9"\n')
+    result = run("templates", "edit", "latin")
+    assert result.exit_code != 0 and "is not UTF-8 text" in result.stderr
+    assert "Traceback" not in result.output

@@ -282,7 +282,13 @@ class VersionCommands:
         store, cid = self.host.store, self.host.conversation_id
         if store is None or cid is None or not self._idle():
             return False
-        store.activate_version(message_id)
+        from assistant.errors import AssistantError
+
+        try:
+            store.activate_version(message_id)
+        except AssistantError as exc:  # e.g. another process is answering in it
+            self.host.notify(str(exc), severity="error", markup=False)
+            return False
         self.host.show_conversation(cid)
         number, total = next(
             (v.number, v.total) for v in store.versions(message_id) if v.message.id == message_id

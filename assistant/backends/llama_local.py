@@ -179,6 +179,7 @@ class LlamaCppBackend:
         self._llama: Any = None
         self._formatter: Any = None
         self._vocab: Any = None
+        self._markers: tuple[str, ...] = ()
         self._lock = threading.RLock()
         self._active_conversation: str | None = None
         self._states: OrderedDict[str, Any] = OrderedDict()
@@ -240,6 +241,7 @@ class LlamaCppBackend:
                     "base model. Upgrade llama-cpp-python or pick another model."
                 ) from exc
             self._vocab = llama_cpp.llama_model_get_vocab(llama.model)
+            self._markers = _control_texts(llama, self._vocab)
             self._formatter = self._make_formatter(llama)
             self._llama = llama
 
@@ -287,8 +289,12 @@ class LlamaCppBackend:
         tokens, stop strings)."""
         llama = self.llama
         extra = {"tools": list(tools)} if tools else {}
+        # The prompt is tokenized with special tokens on (the template's markers must be),
+        # so a message quoting a marker ("<|im_end|>" in a tool result or a document) would
+        # end its turn and forge another: markers inside contents are defused first.
+        shown = [defuse_markers(m, self._markers) for m in messages]
         try:
-            result = self._formatter(messages=[dict(m) for m in messages], **extra)
+            result = self._formatter(messages=shown, **extra)
         except AssistantError:  # a bound broken (ChatTemplate): its message says what to do
             raise
         except Exception as exc:  # the Jinja template raised (e.g. roles out of order)
@@ -444,6 +450,38 @@ class LlamaCppBackend:
             timings=Timings(ttft or total, total, throughput(n_new, ttft or total, total)),
             extra={"logprobs": logprobs, "entropies": entropies},
         )
+
+
+def _control_texts(llama: Any, vocab: Any) -> tuple[str, ...]:
+    """The texts of the model's control and user-defined tokens ("<|im_end|>", ...),
+    longest first."""
+    import llama_cpp
+
+    wanted = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
+    texts = set()
+    for token in range(llama.n_vocab()):
+        if llama_cpp.llama_vocab_get_attr(vocab, token) & wanted:
+            text = _token_text(llama, token)
+            if len(text) >= 3 and not text.isspace():
+                texts.add(text)
+    return tuple(sorted(texts, key=len, reverse=True))
+
+
+def defuse_markers(message: ChatMessage, markers: Sequence[str]) -> dict[str, Any]:
+    """``message`` (as a dict) with each marker in its content broken by a zero-width space
+    after its first character, so it is tokenized as text, never as the marker.
+
+    Only user and tool messages: what the user, documents and tool results bring in. The
+    system prompt and the model's own turns (which may hold its tool calls) are kept."""
+    out = dict(message)
+    content = out.get("content")
+    if out.get("role") not in ("user", "tool"):
+        return out
+    if isinstance(content, str) and markers and any(m in content for m in markers):
+        for marker in markers:
+            content = content.replace(marker, f"{marker[0]}\u200b{marker[1:]}")
+        out["content"] = content
+    return out
 
 
 def _token_confidence(llama: Any, token: int) -> tuple[float, float]:

@@ -110,7 +110,12 @@ def edit(name: str) -> None:
     """Edit template NAME in $EDITOR (a new one starts from an example)."""
     store = _store()
     path = store.path(name)
-    current = path.read_text(encoding="utf-8") if path.is_file() else SKELETON.format(name=name)
+    try:
+        current = path.read_text(encoding="utf-8") if path.is_file() else SKELETON.format(name=name)
+    except UnicodeDecodeError:
+        raise click.ClickException(
+            f"{path} is not UTF-8 text; fix or remove it (assistant templates remove {name})"
+        ) from None
     edited = click.edit(current, extension=".toml", require_save=True)
     if edited is None:
         click.echo("not changed")

@@ -93,7 +93,9 @@ def import_versions(store: MemoryStore, conversation_id: str, part: Any, active:
     new_ids = [first + n for n in range(len(archived))]
     branch_base = db.execute("SELECT coalesce(max(branch), 0) FROM message_versions").fetchone()[0]
 
-    def resolve(ref: Any) -> int | None:
+    def resolve(ref: Any, before: int | None = None) -> int | None:
+        """The id ``ref`` names; a parent (``before``: the archived row's index) must be an
+        earlier archived row, so a damaged file cannot make a cycle of parents."""
         if ref is None:
             return None
         if not isinstance(ref, dict) or len(ref) != 1:
@@ -101,16 +103,18 @@ def import_versions(store: MemoryStore, conversation_id: str, part: Any, active:
         ((kind, index),) = ref.items()
         if not isinstance(index, int) or index < 0:
             raise IndexError(f"message reference {ref!r}")
+        if kind == "version" and before is not None and index >= before:
+            raise ValueError(f"version {before} names a parent that is not before it: {ref!r}")
         return {"message": active, "version": new_ids}[kind][index]
 
-    for new_id, item in zip(new_ids, archived, strict=True):
+    for j, (new_id, item) in enumerate(zip(new_ids, archived, strict=True)):
         row = {**item["row"], "id": new_id, "conversation_id": conversation_id, "summary_id": None}
         db.table("message_versions").insert(
             {
                 "id": new_id,
                 "conversation_id": conversation_id,
                 "seq": int(row["seq"]),
-                "parent_id": resolve(item["parent"]),
+                "parent_id": resolve(item["parent"], before=j),
                 "branch": branch_base + int(item["branch"]),
                 "role": str(row["role"]),
                 "content": str(row["content"]),

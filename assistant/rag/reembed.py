@@ -170,7 +170,8 @@ def reembed(
     write_pointer(home, target)  # the switch: everything before it was invisible to readers
     report.switched = True
     (home / PENDING).unlink(missing_ok=True)
-    store.drop_other_collections({target.collection, previous.collection})
+    if server is None:  # a shared chroma server's collections are its owner's to drop
+        store.drop_other_collections({target.collection, previous.collection})
     report.seconds = time.perf_counter() - started
     return report
 

@@ -41,11 +41,13 @@ class VectorStore:
             )
 
     def drop_other_collections(self, keep: set[str]) -> list[str]:
-        """Delete every collection of this client not named in ``keep``; return their names."""
+        """Delete this index's collections (``documents``, ``documents-NAME``) not named in
+        ``keep``; return their names. Collections named otherwise are never touched."""
         dropped = []
         for found in self.client.list_collections():
             name = found if isinstance(found, str) else found.name
-            if name not in keep:
+            ours = name == COLLECTION or name.startswith(f"{COLLECTION}-")
+            if ours and name not in keep:
                 self.client.delete_collection(name)
                 dropped.append(name)
         return dropped

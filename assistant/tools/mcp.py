@@ -313,6 +313,10 @@ def _wrap(server: McpServer, listed: Any, taken: set[str]) -> BaseTool:
         name = f"t_{name}"[:64]
     if name in taken:
         name = _NAME.sub("_", f"{server.config.name}_{name}")[:64]
+    base, n = name, 2
+    while name in taken:  # two servers' tools of one name, or a server listing it twice
+        name = f"{base[: 64 - len(str(n)) - 1]}_{n}"
+        n += 1
     remote = listed.name
     trusted = server.config.trusted
 

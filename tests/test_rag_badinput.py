@@ -60,10 +60,44 @@ def test_html_divs_and_spans_keep_heading_paths_and_source_lines(tmp_path: Path)
         ("Guide", "Welcome to the guide.", (3,)),
         (
             "Guide > Setup",
-            "Install the kettle & plug.\nThen fill it\nto the line.\na\n0\nb\n0\nLoose text",
-            (5, 6, 6, 7, 7, 8, 8, 9),
+            "Install the kettle & plug.\nThen fill it\nto the line.\na | 0\nb | 0\nLoose text",
+            (5, 6, 6, 7, 8, 9),
         ),
     ]
+
+
+def test_html_table_rows_are_lines_with_their_cells_named_by_column(tmp_path: Path) -> None:
+    # A row read across, as a browser shows it, each cell under a header row named by its
+    # column: "boolean | Storage Size: 1 byte" answers "how much space does a boolean take".
+    page = tmp_path / "types.html"
+    page.write_text(
+        "<p>Types:</p>\n"  # 1
+        "<table><thead><tr><th>Name</th><th>Storage Size</th><th>Range</th></tr></thead>\n"  # 2
+        "<tbody><tr><td>smallint</td><td>2 bytes</td><td>-32768 to +32767</td></tr>\n"  # 3
+        '<tr><td colspan="2">spanned</td><td>x</td></tr></tbody></table>\n'  # 4
+        "<table><tr><td>plain</td><td>cells</td></tr></table>\n"  # 5
+    )
+    assert [(s.text, s.line_map) for s in load(page)] == [
+        (
+            "Types:\nName | Storage Size | Range\n"
+            "smallint | Storage Size: 2 bytes | Range: -32768 to +32767\n"
+            "spanned | x\nplain | cells",
+            (1, 2, 3, 4, 5),
+        )
+    ]
+
+
+def test_html_drops_docbook_navigation_bars(tmp_path: Path) -> None:
+    # PostgreSQL's and Debian's manuals repeat "Prev Up Next" tables on every page.
+    page = tmp_path / "manual.html"
+    page.write_text(
+        '<div class="navheader"><table><tr><th>20.3. Connections</th></tr>'
+        "<tr><td>Prev</td><td>Next</td></tr></table></div>\n"
+        "<p>Specifies the port.</p>\n"
+        '<div class="navfooter"><table><tr><td>Prev</td><td>Home</td></tr></table></div>\n'
+        '<div role="navigation">Breadcrumbs</div>'
+    )
+    assert [s.text for s in load(page)] == ["Specifies the port."]
 
 
 def test_html_drops_the_site_header_but_keeps_an_articles_own(tmp_path: Path) -> None:

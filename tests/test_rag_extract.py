@@ -26,6 +26,8 @@ from assistant.rag.extract import (
     expects_number,
     features,
     is_refusal,
+    names,
+    nothing_about,
     quote,
     quote_grammar,
     rank,
@@ -33,6 +35,7 @@ from assistant.rag.extract import (
     stems,
     supported,
     supporting_blocks,
+    unknown_names,
 )
 from assistant.rag.index import Hit
 from assistant.rag.responder import DocumentsResponder
@@ -47,8 +50,8 @@ BIKE = "Pump the front tyre to 100 psi and the rear tyre to 110 psi."
 TYRES = "What pressure for the rear tyre?"
 # The tests pin behaviour, not the tuned weights: one sentence unless two say more.
 # Spans quoted as they are (the widening is tested on its own).
-SINGLE = Weights(span=0.2, min_score=0.6, follow=False, lead=False, seek=False)
-NARROW = Weights(follow=False, lead=False, seek=False)
+SINGLE = Weights(span=0.2, context=0.0, min_score=0.6, follow=False, lead=False, seek=False)
+NARROW = Weights(context=0.0, follow=False, lead=False, seek=False)
 
 
 def hit(text: str, source: str = "doc.md", heading: str = "", line: int = 1) -> Hit:
@@ -119,13 +122,31 @@ def test_is_refusal(answer: str, expected: bool) -> None:
 def test_spans_are_sentences_and_pairs_within_a_chunk() -> None:
     found = spans([hit("One here. Two there. End.", heading="H"), hit("Three.")])
     assert [(s.n, s.text, s.around, s.sentences, s.before, s.after) for s in found] == [
-        (1, "One here.", "H ", 1, "", "Two there."),
-        (1, "One here. Two there.", "H ", 2, "", "End."),
+        (1, "One here.", "H", 1, "", "Two there."),
+        (1, "One here. Two there.", "H", 2, "", "End."),
         (1, "Two there.", "H One here.", 1, "One here.", "End."),
         (1, "Two there. End.", "H One here.", 2, "One here.", ""),
-        (1, "End.", "H Two there.", 1, "Two there.", ""),
-        (2, "Three.", " ", 1, "", ""),
+        (1, "End.", "H One here. Two there.", 1, "Two there.", ""),
+        (2, "Three.", "", 1, "", ""),
     ]
+
+
+def test_a_paragraph_under_a_term_line_has_the_term_around_every_sentence() -> None:
+    # A parameter reference: the term names what the paragraph is about, so a sentence deep
+    # in it ("The default is five minutes.") still meets the question's words.
+    text = (
+        "checkpoint_timeout (integer)\n"
+        "Maximum time between automatic WAL checkpoints. The valid range is wide. "
+        "The default is five minutes.\n"
+        "A closing remark."
+    )
+    found = {s.text: s.around for s in spans([hit(text, heading="Ch")]) if s.sentences == 1}
+    subject = "checkpoint_timeout (integer) Maximum time between automatic WAL checkpoints."
+    assert found["The default is five minutes."] == f"Ch {subject} The valid range is wide."
+    # The term heads only the paragraph under it.
+    assert found["A closing remark."] == "Ch The default is five minutes."
+    # A line ending in a full stop is a sentence, not a term.
+    assert spans([hit("It ends here.\nNext line.")])[-1].around == "It ends here."
 
 
 def _candidate(text: str, before: str = "", after: str = "") -> Candidate:
@@ -402,6 +423,50 @@ def test_nothing_supports_an_answer_so_the_reply_says_so(mode: str) -> None:
     assert text_of(events) == NOTHING_FOUND and backend.calls == []
     sources = events[0]
     assert isinstance(sources, Sources) and not sources.found and sources.hits == HITS
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("What is the default port of a MySQL server?", ["MySQL"]),
+        ("How do I connect to Oracle with SQL*Plus?", ["Oracle", "SQL*Plus"]),
+        ("Which Git command undoes my last commit?", ["Git"]),
+        ("How do I enable WAL mode in SQLite? And in sqlite?", ["WAL", "SQLite"]),
+        ("Where do I keep the tyre pump?", []),  # the opening word is not a name
+        ("When did the first iPhone come out?", ["iPhone"]),  # ... unless it has capitals
+        ("Is I/O fast if I set it?", []),  # single letters and "I" are not names
+        ("HOW DO I SET THE PORT ON MYSQL?", []),  # capitals throughout say nothing
+        ("How Do I Set The Port?", []),
+    ],
+)
+def test_names_are_what_a_question_spells_with_capitals(question: str, expected: list[str]) -> None:
+    assert names(question) == expected
+
+
+def test_unknown_names_are_those_no_source_mentions_by_their_first_five_letters() -> None:
+    sources = [hit("PostgreSQL listens on port 5432.", "pg.md", "Connections")]
+    assert unknown_names("Which port does Postgres use, unlike MySQL?", sources) == ["MySQL"]
+    assert unknown_names("Which port does PostgreSQL use for Connections?", sources) == []
+    assert nothing_about(["MySQL"]) == "I found nothing about MySQL in your documents."
+    assert nothing_about(["Oracle", "SQL*Plus", "Java"]) == (
+        "I found nothing about Oracle, SQL*Plus or Java in your documents."
+    )
+    assert is_refusal(nothing_about(["MySQL"]))
+
+
+@pytest.mark.parametrize("mode", ["extractive", "guided", "generative"])
+def test_a_question_naming_what_no_source_mentions_is_refused_by_name(mode: str) -> None:
+    # The tyre sentence scores well for "tyre pressure", but the question is about a Brompton.
+    backend = ScriptedBackend(["The rear tyre takes 110 psi [2]."])
+    events, _ = turn_events(
+        responder(backend, mode), "What pressure for the rear tyre of a Brompton?"
+    )
+    assert text_of(events) == "I found nothing about Brompton in your documents."
+    assert backend.calls == []
+    assert isinstance(events[0], Sources) and not events[0].found
+    # The same question without the name is answered from the sources.
+    events, _ = turn_events(responder(ScriptedBackend(["x"]), "extractive"), TYRES)
+    assert text_of(events) == f"“{BIKE}” [2]"
 
 
 def test_no_relevant_hits_is_nothing_found_with_no_sources() -> None:

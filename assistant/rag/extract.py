@@ -44,15 +44,18 @@ _REFUSAL = re.compile(
     r"can't (find|answer)|unable to (find|answer)|not found|no (answer|mention))\b",
     re.IGNORECASE,
 )
+# A question asking what happens when the user leaves a setting alone.
 _DEFAULT_QUESTION = re.compile(
-    r"\b(default|out of the box|unless i (change|set|pick|choose)|if i (don't|do not|never) "
-    r"(set|change|choose|configure|pick))",
+    r"\b(default|out of the box|unless (i|you) \w+|(if|when) (i|you) (don't|do not|never) \w+|"
+    r"without (specifying|setting|choosing|naming|giving|passing)|(if|when) (none|nothing) is "
+    r"(given|set|chosen|specified|named))",
     re.IGNORECASE,
 )
 _DEFAULT = re.compile(r"\bdefault", re.IGNORECASE)
 MAX_QUOTE_CHARS = 400
 SEEK_SENTENCES = 4
 MIN_WORDS = 4
+TERM_WORDS = 8
 
 
 @dataclass(frozen=True)
@@ -64,12 +67,15 @@ class Weights:
     """
 
     lexical: float = 0.6  # share of the question's words (rarer ones count more) in it
-    context: float = 0.0  # the same share in its heading and the sentence before it
+    context: float = 0.15  # the same share in its heading, paragraph subject, sentence before
     number: float = 0.1  # the question asks for a number and the span has a new one
     rank: float = 0.0  # taken off per place its source is below the first
-    span: float = 0.0  # taken off a two-sentence span
+    span: float = 0.05  # taken off a two-sentence span
     short: float = 0.2  # taken off a span of fewer than MIN_WORDS content words (a fragment)
-    min_score: float = 0.78  # below this, nothing supports an answer
+    default: float = 0.3  # the question asks for a default and the span states one
+    # Refuse when the question names something (MySQL, Oracle, GitHub) no source mentions.
+    names: bool = True
+    min_score: float = 0.746  # below this, nothing supports an answer
     # How the chosen span is quoted (see :func:`quote`): with the sentence after it, and
     # with the one before it when it opens by pointing back ("This function returns ...").
     follow: bool = True
@@ -97,6 +103,7 @@ class Candidate:
     context: float
     number: bool
     words: int = MIN_WORDS
+    states_default: bool = False  # the question asks for a default and the span states one
     score: float = 0.0
     before: str = ""  # the sentence before the span in its chunk ("" at the start)
     after: str = ""  # the sentence after it ("" at the end)
@@ -144,20 +151,41 @@ def spans(hits: Sequence[Hit]) -> list[Span]:
     """Every span of ``hits``: one sentence, or it and the next one of the same chunk.
 
     An answer often follows the sentence that names its subject ("... upper bound on:
-    columns in a table ... The default setting for SQLITE_MAX_COLUMN is 2000.").
+    columns in a table ... The default setting for SQLITE_MAX_COLUMN is 2000."). What is
+    around a span is its heading, its paragraph's subject (the term line above the
+    paragraph, as a definition list or a parameter reference has one, and the paragraph's
+    first sentence) and the sentence before it.
     """
     found = []
     for n, hit in enumerate(hits, 1):
-        parts = sentences(hit.text)
+        parts: list[str] = []
+        subjects: list[str] = []
+        term = ""
+        for line in hit.text.split("\n"):
+            pieces = sentences(line)
+            if not pieces:
+                continue
+            subject = f"{term} {pieces[0]}".strip()
+            parts += pieces
+            subjects += [subject] * len(pieces)
+            term = line.strip() if _is_term(line) else ""
         for i, sentence in enumerate(parts):
             before = parts[i - 1] if i else ""
-            around = f"{hit.heading} {before}"
+            subject = subjects[i] if subjects[i] not in (sentence, before) else ""
+            around = " ".join(t for t in (hit.heading, subject, before) if t)
             rest = tuple(parts[i + 1 : i + 1 + SEEK_SENTENCES])
             found.append(Span(n, sentence, around, 1, before, _at(parts, i + 1), rest))
             if i + 1 < len(parts):
                 pair = f"{sentence} {parts[i + 1]}"
                 found.append(Span(n, pair, around, 2, before, _at(parts, i + 2), rest[1:]))
     return found
+
+
+def _is_term(line: str) -> bool:
+    """A line that names what the paragraph under it is about ("checkpoint_timeout
+    (integer)", "-F format"): short, and not a sentence."""
+    text = line.strip()
+    return 0 < len(text.split()) <= TERM_WORDS and not text.endswith((".", "!", "?", ":"))
 
 
 def _at(parts: list[str], i: int) -> str:
@@ -202,6 +230,7 @@ def features(question: str, hits: Sequence[Hit], encode: Encode | None) -> list[
                 context=_weighted_share(asked, stems(p.around) - words[i], idf),
                 number=numeric and bool(_numbers(p.text) - asked_numbers),
                 words=len(words[i]),
+                states_default=asks_default and _DEFAULT.search(p.text) is not None,
                 before=p.before,
                 after=p.after,
                 value=""
@@ -223,7 +252,8 @@ def rank(found: Sequence[Candidate], weights: Weights = Weights()) -> list[Candi
             + (weights.number if c.number else 0.0)
             - weights.rank * (c.n - 1)
             - weights.span * (c.sentences - 1)
-            - (weights.short if c.words < MIN_WORDS else 0.0),
+            - (weights.short if c.words < MIN_WORDS else 0.0)
+            + (weights.default if c.states_default else 0.0),
         )
         for c in found
     ]
@@ -242,38 +272,115 @@ def supported(ranked: Sequence[Candidate], weights: Weights = Weights()) -> bool
     return bool(ranked) and ranked[0].score >= weights.min_score
 
 
+# A name as people write one: capitals inside a word (MySQL, GitHub, iPhone), an acronym
+# (WAL, UUID) or a capitalised word that does not open a sentence.
+_NAME = re.compile(r"(?<![\w'])([A-Za-z]*[A-Z][\w*+#]*)")
+_NOT_NAMES = frozenset({"i", "i'm", "i've", "i'd", "ok"})
+
+
+def names(question: str) -> list[str]:
+    """The names in ``question`` (see :data:`_NAME`), in order, once each, as written.
+
+    A question typed in capitals or Title Case Throughout names nothing by its case: none.
+    """
+    words = [w for w in re.findall(r"[A-Za-z][\w*+#]*", question) if w != "I"]
+    if len(words) >= 3 and sum(w[0].isupper() for w in words) > 0.6 * len(words):
+        return []
+    found: list[str] = []
+    lowered_found: set[str] = set()
+    for match in _NAME.finditer(question):
+        word = match.group(1).strip("-*+#")
+        before = question[: match.start()].rstrip(" \"'(¿¡")
+        opens = not before or before.endswith((".", "?", "!", ":"))  # a sentence's first word
+        lowered = word.lower()
+        inner = any(c.isupper() for c in word[1:])
+        if len(word) < 2 or lowered in _NOT_NAMES or (opens and not inner):
+            continue
+        if lowered not in lowered_found:
+            lowered_found.add(lowered)
+            found.append(word)
+    return found
+
+
+def unknown_names(question: str, hits: Sequence[Hit]) -> list[str]:
+    """The names of ``question`` that none of ``hits`` mentions (text, heading or file).
+
+    Compared by their first five letters, as :func:`stems` does, so "Postgres" is found in
+    "PostgreSQL" and "indexes" in "INDEX": a question about MySQL over PostgreSQL's manual
+    names what the sources are not about, whatever sentence happens to score well.
+    """
+    seen = " ".join(f"{h.text} {h.heading} {h.source}" for h in hits).lower()
+    prefixes = {w[:5] for w in re.findall(r"[\w*+#]+", seen)}
+    return [n for n in names(question) if n.lower()[:5] not in prefixes]
+
+
+def nothing_about(missing: Sequence[str]) -> str:
+    """The refusal that names what no source mentions ("I found nothing about MySQL ...")."""
+    listed = ", ".join(missing[:-1]) + f" or {missing[-1]}" if len(missing) > 1 else missing[0]
+    return f"I found nothing about {listed} in your documents."
+
+
 # A sentence that opens by pointing back at what the one before it named.
 _POINTS_BACK = re.compile(r"^(this|these|that|those|it|they|such)\b", re.IGNORECASE)
 
 
-def quoted_text(candidate: Candidate, weights: Weights = Weights()) -> str:
-    """The text an extractive answer quotes for ``candidate`` (before any shortening).
+def quoted_parts(candidate: Candidate, weights: Weights = Weights()) -> tuple[str, str, str, str]:
+    """What an extractive answer quotes for ``candidate``: (before, span, after, value).
 
     With ``weights.follow`` the sentence after the span comes too, and always when the span
     ends in a colon (it introduces what follows: "...stored in any of these ways:"); with
     ``weights.lead`` the sentence before it when the span opens by pointing back ("This
-    function returns a version 4 UUID." names its function in the sentence before).
+    function returns a version 4 UUID." names its function in the sentence before); with
+    ``weights.seek`` the later sentence holding the default or number asked for. A part not
+    quoted is "".
     """
     text = candidate.text.strip()
     followed = bool(candidate.after) and (weights.follow or text.endswith(":"))
-    if followed:
-        text = f"{text} {candidate.after.strip()}"
+    after = candidate.after.strip() if followed else ""
+    before = ""
     if weights.lead and candidate.before and _POINTS_BACK.match(text):
-        text = f"{candidate.before.strip()} {text}"
+        before = candidate.before.strip()
+    value = ""
     if weights.seek and candidate.value and not (followed and candidate.value == candidate.after):
-        text = f"{text} … {candidate.value.strip()}"
-    return text
+        value = candidate.value.strip()
+    return before, text, after, value
+
+
+def _joined(before: str, text: str, after: str, value: str) -> str:
+    out = " ".join(p for p in (before, text, after) if p)
+    return f"{out} … {value}" if value else out
+
+
+def quoted_text(candidate: Candidate, weights: Weights = Weights()) -> str:
+    """The text an extractive answer quotes for ``candidate`` (before any shortening)."""
+    return _joined(*quoted_parts(candidate, weights))
+
+
+def _cut(text: str, max_chars: int) -> str:
+    if len(text) <= max_chars:
+        return text
+    return text[: max(max_chars - 1, 0)].rsplit(" ", 1)[0] + "…"
 
 
 def quote(
     candidate: Candidate, weights: Weights = Weights(), max_chars: int = MAX_QUOTE_CHARS
 ) -> str:
-    """The extractive answer: the span (as :func:`quoted_text` widens it), quoted, with its
-    citation."""
-    text = quoted_text(candidate, weights)
-    if len(text) > max_chars:
-        text = text[: max_chars - 1].rsplit(" ", 1)[0] + "…"
-    return f"“{text}” [{candidate.n}]"
+    """The extractive answer: the span (as :func:`quoted_parts` widens it), quoted, with its
+    citation.
+
+    Over ``max_chars`` the widening gives way in order (the sentence after, then the one
+    before) and then the span is cut; the sought value is kept to the last, since it is what
+    was asked for.
+    """
+    before, text, after, value = quoted_parts(candidate, weights)
+    if len(_joined(before, text, after, value)) > max_chars:
+        after = ""
+    if len(_joined(before, text, after, value)) > max_chars:
+        before = ""
+    if value and len(_joined(before, text, after, value)) > max_chars:
+        value = _cut(value, max_chars // 2)
+        text = _cut(text, max(max_chars - len(value) - 3, 1))
+    return f"“{_cut(_joined(before, text, after, value), max_chars)}” [{candidate.n}]"
 
 
 def quote_grammar(ranked: Sequence[Candidate], limit: int = 3, weights: Weights = Weights()) -> str:

@@ -2,8 +2,11 @@
 
 Real pages keep most of their text in ``div`` and ``span``, not in ``p``, so the text is
 gathered from the whole tree: a block-level element (or ``<br>``) ends a line and inline
-elements run together, as a browser lays them out. Scripts, styles and page furniture
-(navigation, header, footer) are dropped. The walk uses its own stack, so a deeply nested
+elements run together, as a browser lays them out; a table row is one line, its cells
+joined by " | ", and a cell under a header row named by its column ("boolean | Storage
+Size: 1 byte"), so a row stays a sentence an answer can be quoted from.
+Scripts, styles and page furniture (navigation, header, footer, DocBook's navigation bars)
+are dropped. The walk uses its own stack, so a deeply nested
 page cannot exhaust Python's recursion limit.
 """
 
@@ -20,18 +23,24 @@ from typing import Any
 from assistant.rag.loaders import Section, read_text
 
 # Not shown, or shown on every page of a site (so they say nothing about this one).
-_DROPPED = "script, style, template, noscript, iframe, nav, [hidden]"
+_DROPPED = (
+    "script, style, template, noscript, iframe, nav, [hidden], [role=navigation], "
+    ".navheader, .navfooter, .breadcrumb, .breadcrumbs"
+)
 # The site's header and footer are furniture; an article's own (its title, its author) is not.
 _FURNITURE = "header, footer"
 _CONTENT = frozenset({"article", "main", "section"})
+_CELLS = frozenset({"td", "th"})  # inline within their row, separated by " | "
+# Around a column's name put before a cell: shown, but not looked for in the source.
+_LABEL = re.compile("\ue000([^\ue001]*)\ue001")
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 # Elements a browser puts on their own line(s); everything else flows inline.
 _BLOCKS = frozenset({
     "address", "article", "aside", "blockquote", "body", "caption", "center", "dd",
     "details", "dialog", "dir", "div", "dl", "dt", "fieldset", "figcaption", "figure",
     "form", "hgroup", "hr", "html", "legend", "li", "main", "menu", "ol", "optgroup",
-    "option", "p", "search", "section", "summary", "table", "tbody", "td", "tfoot", "th",
-    "thead", "tr", "ul",
+    "option", "p", "search", "section", "summary", "table", "tbody", "tfoot", "thead", "tr",
+    "ul",
 })  # fmt: skip
 
 
@@ -54,6 +63,7 @@ def html_sections(raw: str) -> list[Section]:
     if root is None:
         return []
     locate = _SourceLocator(raw)
+    labels = _column_labels(root)
     sections: list[Section] = []
     path: list[tuple[int, str]] = []
     parts: list[str] = []
@@ -68,12 +78,13 @@ def html_sections(raw: str) -> list[Section]:
         parts.clear()
         lines.clear()
 
-    for tag, text in _blocks(root):
-        text = text.replace("¶", "")  # Sphinx's permalink marks
-        text = text.strip() if tag == "pre" else " ".join(text.split())
-        if not text:
+    for tag, shown in _blocks(root, labels):
+        shown = shown.replace("¶", "")  # Sphinx's permalink marks
+        shown = shown.strip() if tag == "pre" else " ".join(shown.split())
+        if not _LABEL.sub("", shown).strip():
             continue
-        line = locate(text)
+        line = locate(_LABEL.sub("", shown))
+        text = _LABEL.sub(r"\1", shown)
         if tag in _HEADINGS:
             flush()
             level = _HEADINGS[tag]
@@ -86,8 +97,42 @@ def html_sections(raw: str) -> list[Section]:
     return sections
 
 
-def _blocks(root: Any) -> Iterator[tuple[str, str]]:
-    """Yield ``(tag, text)`` in document order: headings, ``pre`` and runs of flowing text."""
+def _column_labels(root: Any) -> dict[int, str]:
+    """The column name of every data cell of a table whose first row is all ``th``.
+
+    Keyed by the cell's ``mem_id``; the first column (what a row is about) is not named, nor
+    are the cells of a row whose cell count differs from the header's (spanned cells) or of a
+    table holding another table.
+    """
+    labels: dict[int, str] = {}
+    for table in root.css("table"):
+        if len(table.css("table")) > 1:  # css() matches the table itself too
+            continue
+        rows = table.css("tr")
+        head = _cells(rows[0]) if rows else []
+        if len(head) < 2 or any(cell.tag != "th" for cell in head):
+            continue
+        names = [" ".join(cell.text(deep=True).split()) for cell in head]
+        for row in rows[1:]:
+            cells = _cells(row)
+            if len(cells) != len(names):
+                continue
+            for name, cell in zip(names[1:], cells[1:], strict=True):
+                if name:
+                    labels[cell.mem_id] = name
+    return labels
+
+
+def _cells(row: Any) -> list[Any]:
+    return [child for child in row.iter() if child.tag in _CELLS]
+
+
+def _blocks(root: Any, labels: dict[int, str] | None = None) -> Iterator[tuple[str, str]]:
+    """Yield ``(tag, text)`` in document order: headings, ``pre`` and runs of flowing text.
+
+    A cell named in ``labels`` opens with its column's name, marked as :data:`_LABEL`.
+    """
+    labels = labels or {}
     inline: list[str] = []
     stack: list[tuple[Any, bool]] = [(root, False)]  # (node, leaving it)
     while stack:
@@ -102,6 +147,12 @@ def _blocks(root: Any) -> Iterator[tuple[str, str]]:
             inline.clear()
         if leaving or tag.startswith("-"):  # comments and other non-elements
             continue
+        if tag in _CELLS:
+            if "".join(inline).strip():
+                inline.append(" | ")
+            label = labels.get(node.mem_id)
+            if label:
+                inline.append(f"\ue000{label}: \ue001")
         if tag in _HEADINGS or tag == "pre":
             yield tag, node.text(deep=True, separator="", strip=False)
             continue

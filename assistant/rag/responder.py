@@ -48,10 +48,12 @@ from assistant.rag.extract import (
     Candidate,
     Weights,
     candidates,
+    nothing_about,
     quote,
     quote_grammar,
     supported,
     supporting_blocks,
+    unknown_names,
 )
 from assistant.rag.index import Hit
 from assistant.responders import Sources, Turn, fixed_reply
@@ -95,6 +97,7 @@ class DocumentsResponder:
         self.weights = weights or Weights()
         self.hits: list[Hit] = []
         self.ranked: list[Candidate] = []
+        self.missing: list[str] = []  # names of the question no source mentions
         self._asked: str | None = None
 
     def system_prompt(self, conversation_prompt: str | None) -> str:
@@ -109,6 +112,7 @@ class DocumentsResponder:
             self.ranked = []
             if self.hits and self.encode is not None:
                 self.ranked = candidates(question, self.hits, self.encode, self.weights)
+            self.missing = unknown_names(question, self.hits) if self.weights.names else []
         if not self.hits or not self._supported():
             return shown
         if self.encode is None:
@@ -129,6 +133,10 @@ class DocumentsResponder:
             yield Sources([], found=False)
             yield from fixed_reply(NOTHING_FOUND)
             return
+        if self.missing:
+            yield Sources(self.hits, found=False)
+            yield from fixed_reply(nothing_about(self.missing))
+            return
         if not self._supported():
             yield Sources(self.hits, found=False)
             yield from fixed_reply(NOTHING_FOUND)
@@ -142,6 +150,8 @@ class DocumentsResponder:
         yield from self._generate(turn)
 
     def _supported(self) -> bool:
+        if self.missing:
+            return False
         return self.encode is None or supported(self.ranked, self.weights)
 
     def _quote(self, best: Candidate) -> Iterator[Any]:

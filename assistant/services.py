@@ -99,6 +99,12 @@ class Services:
             self._index = index_for(self.config)
         return self._index
 
+    def reopen_index(self) -> None:
+        """Serve what the index's pointer names now (after `train embeddings` switched it):
+        the next search opens the index again; searches already running finish on the old
+        one."""
+        self._index = None
+
     def has_documents(self) -> bool:
         """Whether documents were ingested (or a search was given)."""
         return self._doc_search is not None or self.paths.catalog.exists()

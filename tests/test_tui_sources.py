@@ -48,7 +48,8 @@ async def test_ingest_points_to_documents_mode_then_answers_from_the_files(
         await _send(app, pilot, f"/ingest {folder}")
         assert _notifications(app)[-1] == (
             "Indexed 2 files (2 chunks). "
-            "Switch to documents mode with /documents (or F4) to ask about them."
+            "Switch to documents mode with /documents (or F4) to ask about them. "
+            "/adapt tunes search to them (minutes, in the background)."
         )
         await pilot.press("f4")
         await settle(app, pilot)

@@ -55,6 +55,12 @@ COMMANDS: tuple[SlashCommand, ...] = (
         "[remove PATH|ID]",
     ),
     SlashCommand("documents", "Answer from your documents, with numbered sources (toggle)"),
+    SlashCommand(
+        "adapt",
+        "Tune search to your documents in the background (trains the embedding model, "
+        "re-embeds, switches only if it ranks better); resume finishes an interrupted one",
+        "[SECONDS|resume]",
+    ),
     SlashCommand("search", "Search chats, documents and remembered facts together", "QUERY"),
     SlashCommand(
         "tools",

@@ -88,6 +88,7 @@ class SlashCommands:
             "documents": self.documents.documents,
             "tools": self.tools,
             "ingest": self.documents.ingest,
+            "adapt": self.documents.adapt,
             "search": self.finder.search,
             "train": on.train,
             "system": on.system,

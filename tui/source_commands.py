@@ -1,5 +1,6 @@
-"""The slash commands about the user's documents: /ingest, /sources (list, remove, prune)
-and /documents (answer from them: the documents mode, toggled).
+"""The slash commands about the user's documents: /ingest, /sources (list, remove, prune),
+/documents (answer from them: the documents mode, toggled) and /adapt (search tuned to
+them, as `assistant train embeddings` does, in the background).
 
 :class:`SourceCommands` works through a :class:`SourceHost`, the few things of the chat
 screen it needs. Ingesting, listing and removing run in thread workers: they open the
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from assistant.services import Services
 
 USAGE = "usage: /sources, /sources remove PATH|ID|FOLDER… (or --missing), /sources prune"
+ADAPT_USAGE = "usage: /adapt [SECONDS] (at most SECONDS of training, default 300), /adapt resume"
+ADAPT_SECONDS = 300.0  # as `assistant train embeddings`
 
 
 class SourceHost(Protocol):
@@ -55,6 +58,9 @@ class SourceHost(Protocol):
     def set_state(self, text: str) -> None:
         """Show what the app is doing in the status bar."""
 
+    def set_background(self, text: str) -> None:
+        """Show what runs in the background in the status bar ("" clears it)."""
+
     def notify(
         self,
         message: str,
@@ -84,6 +90,11 @@ class SourceCommands:
 
     def __init__(self, host: SourceHost) -> None:
         self.host = host
+        # Set on the UI thread before a worker starts, cleared by the worker when it ends:
+        # an ingest while the index is re-embedded would add chunks the new collection
+        # misses, so the two never overlap.
+        self.ingesting = False
+        self.adapting = False
 
     def documents(self, argument: str) -> bool:
         """Toggle answering from documents (with the sources panel)."""
@@ -105,7 +116,48 @@ class SourceCommands:
         if not path.exists() and not any(ch in argument for ch in "*?["):
             self.host.notify(f"no file or folder at {path}", severity="error", markup=False)
             return False
+        if self.adapting:
+            self.host.notify(
+                "search is being adapted to your documents (see the status bar); "
+                "/ingest again when it has finished",
+                severity="warning",
+            )
+            return False
+        self.ingesting = True
         self.host.start("ingest", self._ingest, str(path))
+        return True
+
+    def adapt(self, argument: str) -> bool:
+        """Adapt search to the documents in the background: train the embedding model on
+        pairs mined from them, judge it, re-embed and switch (``resume`` finishes an
+        interrupted re-embedding). The chat goes on meanwhile on the old embeddings."""
+        words = argument.split()
+        resume = words == ["resume"]
+        seconds = ADAPT_SECONDS
+        if words and not resume:
+            try:
+                seconds = float(words[0])
+            except ValueError:
+                seconds = -1.0
+            if len(words) > 1 or not 0 < seconds < 86400:
+                self.host.notify(ADAPT_USAGE, severity="warning", markup=False)
+                return False
+        if self.adapting or self.ingesting:
+            doing = "being adapted" if self.adapting else "taking in an ingest"
+            self.host.notify(f"search is {doing} already; wait for it to finish")
+            return False
+        if not self.host.services.paths.catalog.exists():
+            self.host.notify("No documents yet: /ingest PATH first", severity="warning")
+            return False
+        self.adapting = True
+        self.host.start("adapt", self._adapt, seconds, resume)
+        self.host.notify(
+            "finishing the interrupted re-embedding in the background"
+            if resume
+            else f"adapting search to your documents in the background (at most "
+            f"{seconds:.0f} s of training, then re-embedding); keep chatting",
+            markup=False,
+        )
         return True
 
     def sources(self, argument: str) -> bool:
@@ -145,8 +197,65 @@ class SourceCommands:
             message = f"ingest failed: {failure(exc)}"
             ui(host.notify, message, severity="error", timeout=10, markup=False)
             return
+        finally:
+            self.ingesting = False
         ui(host.set_state, "ready")
         ui(self._ingested, report)
+
+    def _adapt(self, seconds: float, resume: bool) -> None:
+        from assistant.rag import adaptation
+
+        host, ui = self.host, self.host.ui
+        config = host.services.config
+
+        def step(done: int, total: int, elapsed: float) -> None:
+            ui(host.set_background, f"adapting search: step {done}/{total}, {elapsed:.0f} s")
+
+        def embedded(done: int, total: int) -> None:
+            ui(host.set_background, f"re-embedding for adapted search: {done}/{total}")
+
+        def say(line: str) -> None:
+            ui(host.notify, line, timeout=8, markup=False)
+
+        ui(host.set_background, "adapting search: mining pairs…")
+        try:
+            adaptation.pin_threads(config.train_threads)
+            paths = host.services.paths
+            if resume:
+                done = adaptation.resume(
+                    paths.documents, chroma_server=config.rag_chroma_server, progress=embedded
+                )
+                switched, message = True, f"re-embedded {done.embedded} chunks; search adapted"
+            else:
+                report = adaptation.adapt_index(
+                    paths.documents,
+                    config.home,
+                    base=config.rag_embedding_model,
+                    chroma_server=config.rag_chroma_server,
+                    seconds=seconds,
+                    progress=False,
+                    reembed_progress=embedded,
+                    say=say,
+                    on_step=step,
+                )
+                switched = report.switched
+                message = (
+                    f"search adapted to your documents as {report.name!r}: held-out nDCG@10 "
+                    f"{report.adapted_score:.3f} (was {report.current_score:.3f})"
+                    if switched
+                    else report.reason
+                )
+        except Exception as exc:  # too few chunks, no [train] extra, the vector store
+            ui(host.notify, f"adapting search failed: {failure(exc)}", severity="error",
+               timeout=15, markup=False)  # fmt: skip
+            return
+        finally:
+            self.adapting = False
+            ui(host.set_background, "")
+        if switched:
+            host.services.reopen_index()  # the next search serves the new embeddings
+        ui(host.notify, message, severity="information" if switched else "warning",
+           timeout=15, markup=False)  # fmt: skip
 
     def _ingested(self, report: IngestReport) -> None:
         """On the UI thread: say what the ingest did, and how to ask about it."""
@@ -206,10 +315,11 @@ def ingest_summary(report: IngestReport, mode: str, key: str = "") -> str:
     text = f"{head}; {rest}." if rest else f"{head}."
     if n == 0 and not report.unchanged:
         return f"{text} Nothing to ask about yet; /sources lists what was skipped and why."
+    adapt = " /adapt tunes search to them (minutes, in the background)." if n else ""
     if mode == "documents":
-        return f"{text} Documents mode is on: ask about them."
+        return f"{text} Documents mode is on: ask about them.{adapt}"
     also = f" (or {key})" if key else ""
-    return f"{text} Switch to documents mode with /documents{also} to ask about them."
+    return f"{text} Switch to documents mode with /documents{also} to ask about them.{adapt}"
 
 
 def sources_markdown(listed: list[Source]) -> str:

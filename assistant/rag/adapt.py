@@ -215,8 +215,9 @@ def judge(current: list[float], adapted: list[float], seed: int = 0) -> Verdict:
     )
 
 
-def _time_budget(seconds: float) -> Any:
-    """A trainer callback that stops training once ``seconds`` have passed."""
+def _time_budget(seconds: float, on_step: Callable[[int, int, float], None] | None = None) -> Any:
+    """A trainer callback that stops training once ``seconds`` have passed, telling
+    ``on_step(step, max_steps, elapsed_seconds)`` after every step."""
     from transformers import TrainerCallback
 
     class TimeBudget(TrainerCallback):
@@ -227,7 +228,10 @@ def _time_budget(seconds: float) -> Any:
             self.started = time.monotonic()
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            if time.monotonic() - self.started >= seconds:
+            elapsed = time.monotonic() - self.started
+            if on_step is not None:
+                on_step(int(state.global_step), int(state.max_steps), elapsed)
+            if elapsed >= seconds:
                 control.should_training_stop = True
 
     return TimeBudget()
@@ -255,13 +259,16 @@ def train(
     max_length: int = 128,
     seed: int = 0,
     progress: bool = True,
+    on_step: Callable[[int, int, float], None] | None = None,
 ) -> TrainResult:
     """Fine-tune the sentence-transformers model at ``base`` on ``pairs``; save it to ``out``.
 
     Texts are cut at ``max_length`` word pieces while training (half the cost of the
     256 the index embeds with; the start of a chunk carries its topic).
 
-    Stops at ``seconds``, ``max_steps`` or after ``epochs``, whichever comes first; the
+    ``on_step(step, max_steps, elapsed_seconds)`` is called after every step (the app's
+    status line). Stops at ``seconds``, ``max_steps`` or after ``epochs``, whichever comes
+    first; the
     learning rate stays constant after a short warm-up, so a run cut short by the time
     budget is as finished as one that ran out of pairs.
     """
@@ -316,7 +323,7 @@ def train(
                 args=args,
                 train_dataset=dataset,
                 loss=MultipleNegativesRankingLoss(model),
-                callbacks=[_time_budget(seconds)],
+                callbacks=[_time_budget(seconds, on_step)],
             )
             trainer.train()
     steps = int(trainer.state.global_step)

@@ -71,6 +71,20 @@ def mine(index: Any, seed: int = 0) -> adapt.Mined:
     return adapt.split(pairs)
 
 
+def pin_threads(threads: int | None = None) -> None:
+    """Give torch ``threads`` CPU threads (default: half the cores): training on all of
+    them would starve the chat model answering meanwhile, and spinning threads thrash."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    try:
+        import torch
+    except ImportError as exc:
+        raise ConfigError(
+            "adapting search needs the [train] extra; run `pip install -e '.[train]'` "
+            "(or `make chat`)"
+        ) from exc
+    torch.set_num_threads(threads or max(1, (os.cpu_count() or 2) // 2))
+
+
 def quiet_loading() -> None:
     """No "Loading weights" bar on stderr for each model load (it would garble --json)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -103,6 +117,7 @@ def adapt_index(
     reembed_progress: Callable[[int, int], None] | None = None,
     say: Callable[[str], None] = lambda line: None,
     candidate: Path | None = None,
+    on_step: Callable[[int, int, float], None] | None = None,
 ) -> AdaptReport:
     """Adapt ``base`` (default: the bundled MiniLM) to the documents under ``index_home``.
 
@@ -146,6 +161,7 @@ def adapt_index(
             max_steps=max_steps,
             batch_size=batch_size,
             progress=progress,
+            on_step=on_step,
         )
         report.steps, report.train_seconds = result.steps, time.monotonic() - started
         say(f"trained {result.steps} steps in {report.train_seconds:.0f} s")

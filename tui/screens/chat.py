@@ -245,6 +245,10 @@ class ChatScreen(Screen[None]):
         """Set the state shown in the status bar."""
         self.status_bar.state = text
 
+    def set_background(self, text: str) -> None:
+        """Show (or, with "", clear) what runs in the background, after the state."""
+        self.status_bar.background = text
+
     def ask(self, modal: Screen[T], callback: Callable[[T | None], None]) -> None:
         """Show a modal; ``callback`` gets what it dismisses with."""
         self.app.push_screen(modal, callback)

@@ -383,11 +383,17 @@ def main() -> None:
     )
     started = time.perf_counter()
     tuning = {id(r) for r in tune}
+    # --held-out-only: the model answers the held-out half alone (half the time; the
+    # confidence fallback then has no tuning half and is not reported).
+    held_out_only = "--held-out-only" in sys.argv
+    baseline_only = "--baseline-only" in sys.argv
     for row in rows:
         q, kept = row["q"], row["kept"]
         label = f"{row['corpus'][:2]}{row['i']}"
+        skip_model = no_model or (held_out_only and id(row) in tuning)
         search = lambda _question, kept=kept: kept  # noqa: E731  (the hits already found)
-        modes = ["extractive"] + ([] if no_model else ["guided", "generative"])
+        # --baseline-only: of the model's systems, the raw-model baseline alone (the time).
+        modes = ["extractive"] + ([] if skip_model or baseline_only else ["guided", "generative"])
         for system in modes:
             mode = system
             responder = DocumentsResponder(
@@ -399,11 +405,14 @@ def main() -> None:
                 weights=weights,
             )
             row[system] = run_responder(responder, q["q"])
-        if not no_model:  # what the user sees, and what the model wrote
+        if skip_model or baseline_only:
+            for name in ("guided", "generative"):
+                row[name] = {"answer": "", "cited": [], "confidence": None, "attributed": []}
+        if not skip_model:  # what the user sees, and what the model wrote
             row["generative_quoted"] = row["generative"]
             row["generative"] = without_quote(row["generative"], len(kept))
         for system, prompt in (("baseline", LEGACY_SYSTEM),):
-            if no_model:
+            if skip_model:
                 for name in ("baseline", "guided", "generative", "generative_quoted"):
                     row[name] = {"answer": "", "cited": [], "confidence": None}
                 continue
@@ -486,14 +495,12 @@ def main() -> None:
     for row in rows:
         row["fallback"] = fallback(row, best_threshold)
 
-    systems = (
-        "baseline",
-        "guided",
-        "generative",
-        "generative_quoted",
-        "extractive",
-        "extractive_span",
-        "fallback",
+    # The systems this run measured (a shortened run leaves some out of the report).
+    systems: tuple[str, ...] = (
+        ("baseline",)
+        + (() if baseline_only else ("guided", "generative", "generative_quoted"))
+        + ("extractive", "extractive_span")
+        + (() if held_out_only or baseline_only else ("fallback",))
     )
     halves = {
         "held_out": test,
@@ -540,11 +547,18 @@ def main() -> None:
                 "model": backend.model_name,
                 "questions": len(rows),
                 "tuned_weights": weights.__dict__,
-                "fallback_confidence_threshold": round(best_threshold, 4),
+                "fallback_confidence_threshold": round(best_threshold, 4)
+                if "fallback" in systems
+                else None,
                 "model_seconds": round(model_s, 1),
                 "held_out_extractive_share_of_ceiling": held["extractive"]["share_of_ceiling"],
                 "held_out_extractive_refusal": held["extractive"]["refusal_unanswerable"],
                 "held_out_baseline_accuracy": held["baseline"]["accuracy"],
+                **{
+                    f"held_out_{s}_share_of_ceiling": held[s]["share_of_ceiling"]
+                    for s in ("baseline", "guided", "generative")
+                    if s in held
+                },
                 **{
                     f"{name}_held_out_extractive": {
                         k: results[f"{name}_held_out"]["extractive"][k]

@@ -414,3 +414,20 @@ def test_tool_names_stay_unique_across_servers_and_built_ins() -> None:
             names.append(wrapped.name)
     assert len(set(names)) == len(names) == 6
     assert "calculator" not in names and names[:2] == ["a_calculator", "reverse"]
+
+
+def test_a_servers_descriptions_are_bounded_and_stripped_of_terminal_escapes() -> None:
+    from langchain_core.tools import StructuredTool
+
+    from assistant.tools.mcp import MAX_DESCRIPTION_CHARS, bounded_description
+
+    evil = "Adds numbers.\x1b[2J\x1b]0;pwned\x07\nSecond line\twith a tab. " + "x" * 5000
+    clean = bounded_description(evil)
+    assert "\x1b" not in clean and "\x07" not in clean
+    assert clean.startswith("Adds numbers.[2J]0;pwned\nSecond line\twith a tab. ")
+    assert len(clean) == MAX_DESCRIPTION_CHARS and clean.endswith("…")
+    assert bounded_description("  short  ") == "short"
+    tool = StructuredTool.from_function(
+        func=lambda: "", name="t", description="\x1b[31mred\x1b[0m first\nsecond"
+    )
+    assert tool_info(tool).description == "[31mred[0m first"

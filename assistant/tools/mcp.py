@@ -32,6 +32,17 @@ from assistant.errors import AssistantError
 
 LOG = logging.getLogger("assistant.mcp")
 _NAME = re.compile(r"[^A-Za-z0-9_-]")
+# A server's tool descriptions reach the prompt and the terminal: at most this many
+# characters, with control characters (terminal escapes) dropped.
+MAX_DESCRIPTION_CHARS = 1000
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def bounded_description(text: str, limit: int = MAX_DESCRIPTION_CHARS) -> str:
+    """A server's description made safe to show and to put in a prompt: control
+    characters removed (newlines and tabs kept), cut at ``limit`` characters."""
+    clean = _CONTROL.sub("", text).strip()
+    return clean if len(clean) <= limit else clean[: limit - 1].rstrip() + "…"
 
 
 class McpError(AssistantError):
@@ -52,7 +63,7 @@ def tool_info(tool: BaseTool) -> McpToolInfo:
     """Name, source, whether it asks first, and the first line of its description."""
     meta = tool.metadata or {}
     server = meta.get("mcp_server")
-    first = (tool.description or "").strip().splitlines()
+    first = bounded_description(tool.description or "").splitlines()
     return McpToolInfo(
         tool.name,
         f"mcp:{server}" if server else "built-in",
@@ -326,7 +337,7 @@ def _wrap(server: McpServer, listed: Any, taken: set[str]) -> BaseTool:
     schema = dict(listed.inputSchema or {"type": "object", "properties": {}})
     return StructuredTool(
         name=name,
-        description=(listed.description or remote).strip(),
+        description=bounded_description(listed.description or remote),
         args_schema=schema,
         func=run,
         metadata={"risky": not trusted, "mcp_server": server.config.name, "trusted": trusted},

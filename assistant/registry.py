@@ -34,6 +34,20 @@ from assistant.errors import (
 from assistant.gguf_info import GGUFInfo, read_gguf_info
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+
+
+def check_name(name: str) -> None:
+    """Refuse a model name that could not be registered (before any work is done for it).
+
+    Raises:
+        ConfigError: it is not letters, digits, '.', '_' or '-' (80 at most).
+    """
+    if not _NAME_RE.match(name):
+        raise ConfigError(
+            f"invalid model name {name!r}: use letters, digits, '.', '_' or '-' (max 80)"
+        )
+
+
 PROBE_TIMEOUT_S = 300.0
 
 
@@ -210,10 +224,7 @@ class ModelRegistry:
         _require_file(resolved)
         info = read_gguf_info(resolved)
         name = name or default_name(resolved)
-        if not _NAME_RE.match(name):
-            raise ConfigError(
-                f"invalid model name {name!r}: use letters, digits, '.', '_' or '-' (max 80)"
-            )
+        check_name(name)
         kind = "adapter" if info.is_lora else "model"
         if kind == "model":
             check_chat_format(chat_format, has_template=info.has_chat_template, model=str(resolved))
@@ -251,10 +262,7 @@ class ModelRegistry:
         Raises:
             ConfigError: the name is taken or malformed, or ``path`` is not a model folder.
         """
-        if not _NAME_RE.match(name):
-            raise ConfigError(
-                f"invalid model name {name!r}: use letters, digits, '.', '_' or '-' (max 80)"
-            )
+        check_name(name)
         resolved = path.expanduser().resolve()
         if not (resolved / "modules.json").is_file():
             raise ConfigError(f"no sentence-transformers model at {resolved}")

@@ -228,6 +228,17 @@ def test_cli_refuses_an_index_with_too_few_chunks(home: Path) -> None:
     assert result.exit_code == 2 and "no re-embedding to resume" in result.output
 
 
+def test_a_bad_name_is_refused_before_anything_is_mined_or_trained(
+    ingested: Path, home: Path
+) -> None:
+    _copy(ingested, home)
+    for name in ("../escape", "has space", "-dash-first"):
+        result = CliRunner().invoke(cli, ["train", "embeddings", "--name", name])
+        assert result.exit_code == 2, result.output
+        assert "invalid model name" in result.output and "mined" not in result.output
+    assert not (home / "embeddings").exists() and not (home.parent / "escape").exists()
+
+
 def test_cli_train_embeddings_reports_both_scores_as_json(ingested: Path, home: Path) -> None:
     _copy(ingested, home)
     args = ["train", "embeddings", "--json", "--name", "cli", "--max-steps", "1"]

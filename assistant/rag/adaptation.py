@@ -129,7 +129,7 @@ def adapt_index(
         ConfigError: a re-embed is unfinished (resume it first) or the name is taken.
     """
     from assistant.rag.index import open_index
-    from assistant.registry import ModelRegistry
+    from assistant.registry import ModelRegistry, check_name
 
     unfinished = pending(index_home)
     if unfinished is not None:
@@ -138,6 +138,7 @@ def adapt_index(
             "`assistant train embeddings --resume` first"
         )
     name = name or datetime.now(UTC).strftime("docs-%Y%m%d-%H%M%S")
+    check_name(name)  # before minutes of training, and never a path ("../x")
     out = data_home / "embeddings" / name
     if out.exists() or ModelRegistry(data_home)._has(name):
         raise ConfigError(f"an embedding model named {name!r} exists; choose another --name")

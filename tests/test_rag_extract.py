@@ -131,6 +131,21 @@ def test_spans_are_sentences_and_pairs_within_a_chunk() -> None:
     ]
 
 
+def test_term_lines_are_marked_and_never_end_a_pair() -> None:
+    text = "Maximum Number Of Columns\nThe limit is 2000.\nport (integer)\nThe port."
+    found = [(s.text, s.sentences, s.term) for s in spans([hit(text)])]
+    assert found == [
+        ("Maximum Number Of Columns", 1, True),
+        ("Maximum Number Of Columns The limit is 2000.", 2, False),
+        ("The limit is 2000.", 1, False),  # no pair with the next entry's term line
+        ("port (integer)", 1, True),
+        ("port (integer) The port.", 2, False),
+        ("The port.", 1, False),
+    ]
+    # A table row is not a term line, short as it is.
+    assert not spans([hit("boolean | 1 byte")])[0].term
+
+
 def test_a_paragraph_under_a_term_line_has_the_term_around_every_sentence() -> None:
     # A parameter reference: the term names what the paragraph is about, so a sentence deep
     # in it ("The default is five minutes.") still meets the question's words.

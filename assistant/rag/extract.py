@@ -73,6 +73,7 @@ class Weights:
     span: float = 0.05  # taken off a two-sentence span
     short: float = 0.2  # taken off a span of fewer than MIN_WORDS content words (a fragment)
     default: float = 0.3  # the question asks for a default and the span states one
+    term: float = 0.2  # taken off a term or title line alone (it names, it does not answer)
     # Refuse when the question names something (MySQL, Oracle, GitHub) no source mentions.
     names: bool = True
     min_score: float = 0.746  # below this, nothing supports an answer
@@ -104,6 +105,7 @@ class Candidate:
     number: bool
     words: int = MIN_WORDS
     states_default: bool = False  # the question asks for a default and the span states one
+    term: bool = False  # a term or title line alone
     score: float = 0.0
     before: str = ""  # the sentence before the span in its chunk ("" at the start)
     after: str = ""  # the sentence after it ("" at the end)
@@ -145,6 +147,7 @@ class Span:
     before: str
     after: str
     rest: tuple[str, ...] = ()  # the sentences after it in the chunk (SEEK_SENTENCES at most)
+    term: bool = False  # it is a term or title line ("Maximum Number Of Attached Databases")
 
 
 def spans(hits: Sequence[Hit]) -> list[Span]:
@@ -160,6 +163,7 @@ def spans(hits: Sequence[Hit]) -> list[Span]:
     for n, hit in enumerate(hits, 1):
         parts: list[str] = []
         subjects: list[str] = []
+        terms: list[bool] = []  # whether each part is a term line
         term = ""
         for line in hit.text.split("\n"):
             pieces = sentences(line)
@@ -169,13 +173,15 @@ def spans(hits: Sequence[Hit]) -> list[Span]:
             parts += pieces
             subjects += [subject] * len(pieces)
             term = line.strip() if _is_term(line) else ""
+            terms += [bool(term) and len(pieces) == 1] * len(pieces)
         for i, sentence in enumerate(parts):
             before = parts[i - 1] if i else ""
             subject = subjects[i] if subjects[i] not in (sentence, before) else ""
             around = " ".join(t for t in (hit.heading, subject, before) if t)
             rest = tuple(parts[i + 1 : i + 1 + SEEK_SENTENCES])
-            found.append(Span(n, sentence, around, 1, before, _at(parts, i + 1), rest))
-            if i + 1 < len(parts):
+            found.append(Span(n, sentence, around, 1, before, _at(parts, i + 1), rest, terms[i]))
+            # A pair never ends on a term line: that names the next entry, not this one.
+            if i + 1 < len(parts) and not terms[i + 1]:
                 pair = f"{sentence} {parts[i + 1]}"
                 found.append(Span(n, pair, around, 2, before, _at(parts, i + 2), rest[1:]))
     return found
@@ -183,9 +189,13 @@ def spans(hits: Sequence[Hit]) -> list[Span]:
 
 def _is_term(line: str) -> bool:
     """A line that names what the paragraph under it is about ("checkpoint_timeout
-    (integer)", "-F format"): short, and not a sentence."""
+    (integer)", "-F format", a title): short, not a sentence, not a table row."""
     text = line.strip()
-    return 0 < len(text.split()) <= TERM_WORDS and not text.endswith((".", "!", "?", ":"))
+    return (
+        0 < len(text.split()) <= TERM_WORDS
+        and not text.endswith((".", "!", "?", ":"))
+        and " | " not in text
+    )
 
 
 def _at(parts: list[str], i: int) -> str:
@@ -231,6 +241,7 @@ def features(question: str, hits: Sequence[Hit], encode: Encode | None) -> list[
                 number=numeric and bool(_numbers(p.text) - asked_numbers),
                 words=len(words[i]),
                 states_default=asks_default and _DEFAULT.search(p.text) is not None,
+                term=p.term,
                 before=p.before,
                 after=p.after,
                 value=""
@@ -253,7 +264,8 @@ def rank(found: Sequence[Candidate], weights: Weights = Weights()) -> list[Candi
             - weights.rank * (c.n - 1)
             - weights.span * (c.sentences - 1)
             - (weights.short if c.words < MIN_WORDS else 0.0)
-            + (weights.default if c.states_default else 0.0),
+            + (weights.default if c.states_default else 0.0)
+            - (weights.term if c.term else 0.0),
         )
         for c in found
     ]

@@ -180,17 +180,19 @@ def evaluate(index: DocumentIndex, questions: list[dict[str, object]]) -> dict[s
     """Per-question nDCG@10 / R@10 of hybrid and dense, at chunk and file level."""
     out: dict[str, list[float]] = {}
     for q in questions:
+        sources = [str(x) for x in q.get("sources") or [q["source"]]]  # type: ignore[attr-defined]
         relevant = {
             row["id"]
+            for source in sources
             for row in index.catalog.db.execute_returning_dicts(
-                "SELECT id FROM chunks WHERE path = ?", [q["source"]]
+                "SELECT id FROM chunks WHERE path = ?", [source]
             )
         }
         r = index.rankings(str(q["question"]), DEPTH, "hybrid")
         for name, ranking in (("hybrid", r.final), ("dense", r.dense)):
             ids = [i for i, _ in ranking]
             ndcg, recall, _ = metrics(ids, relevant)
-            f_ndcg, f_recall, _ = metrics(by_file(index, ids), {str(q["source"])})
+            f_ndcg, f_recall, _ = metrics(by_file(index, ids), set(sources))
             for key, value in (
                 (f"{name}_ndcg", ndcg),
                 (f"{name}_recall", recall),

@@ -18,7 +18,8 @@ from assistant.backends.scripted import ScriptedBackend
 from assistant.rag.index import open_index
 from assistant.rag.reembed import active
 from tests.test_embed_adapt import CORPUS
-from tests.test_tui_app import make_app, settle, shown, type_and_send
+from tests.test_tui_app import make_app, settle, shown
+from tests.test_tui_sources import _notifications, _send
 from tui.app import ChatApp
 from tui.widgets.prompt_input import PromptInput
 from tui.widgets.status_bar import StatusBar
@@ -29,15 +30,6 @@ def ingested(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("tui-adapt") / "documents"
     open_index(folder).ingest(CORPUS)
     return folder
-
-
-def _notifications(app: ChatApp) -> list[str]:
-    return [str(n.message) for n in app._notifications]
-
-
-async def _send(app: ChatApp, pilot: Pilot[Any], text: str) -> None:
-    await type_and_send(pilot, text)
-    await settle(app, pilot)
 
 
 async def _enter(app: ChatApp, pilot: Pilot[Any], text: str) -> None:

@@ -30,9 +30,19 @@ DEBIAN_FAQ = Path("/usr/share/doc/debian/FAQ")
 DEBIAN_REFERENCE = Path("/usr/share/debian-reference")
 GIT_DOC = Path("/usr/share/doc/git-doc")
 SQLITE_DOC = Path("/usr/share/doc/sqlite3")
+POSTGRES_DOC = Path("/usr/share/doc/postgresql-doc-15/html")
 PACKAGES = {
     "debian": (["debian-faq", "debian-reference-en"], [DEBIAN_FAQ / "index.en.html"]),
     "devtools": (["git-doc", "sqlite3-doc"], [GIT_DOC / "gitfaq.html", SQLITE_DOC / "faq.html"]),
+    "pgdocs": (["postgresql-doc-15"], [POSTGRES_DOC / "index.html"]),
+    "sqlitedocs": (["sqlite3-doc"], [SQLITE_DOC / "faq.html"]),
+}
+# The document-QA sets (bench/docqa.py) as retrieval corpora: their pages as they ship, and
+# their answerable questions, relevant where a gold answer is (one page or more).
+HERE = Path(__file__).resolve().parent
+DOCQA = {
+    "pgdocs": (POSTGRES_DOC, HERE / "postgresql_docqa.json"),
+    "sqlitedocs": (SQLITE_DOC, HERE / "sqlite_docqa.json"),
 }
 
 
@@ -111,6 +121,8 @@ def build(name: str, out: Path, target_chunks: int = 1500, seed: int = 13) -> di
     ensure(name)
     if out.exists():
         shutil.rmtree(out)
+    if name in DOCQA:
+        return _build_docqa(name, out)
     (out / "answers").mkdir(parents=True)
     found = (
         list(debian_questions())
@@ -155,3 +167,31 @@ if __name__ == "__main__":
     target = int(sys.argv[3]) if len(sys.argv) > 3 else 1500
     info = build(sys.argv[1], Path(sys.argv[2]), target)
     print(json.dumps({"questions": len(info["questions"]), "chunks": info["chunks"]}))  # type: ignore[arg-type]
+
+
+def _build_docqa(name: str, out: Path) -> dict[str, object]:
+    """A document-QA set's pages and answerable questions (``sources``: its gold pages)."""
+    doc, path = DOCQA[name]
+    data = json.loads(path.read_text())
+    if "pages" in data:
+        pages = list(data["pages"])
+    else:  # sqlite's page list lives with its bench
+        from docqa import PAGES
+
+        pages = list(PAGES)
+    (out / "pages").mkdir(parents=True)
+    for page in pages:
+        shutil.copy(doc / f"{page}.html", out / "pages" / f"{page}.html")
+    questions = [
+        {
+            "id": i,
+            "question": q["q"],
+            "source": str(out / "pages" / q["files"][0]),
+            "sources": [str(out / "pages" / f) for f in q["files"]],
+        }
+        for i, q in enumerate(data["questions"])
+        if q["answers"] and q["files"]
+    ]
+    manifest = {"name": name, "questions": questions, "chunks": 0, "root": str(out)}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return manifest

@@ -243,7 +243,7 @@ def adapt_corpus(name: str, train_seconds: float, target: int) -> dict[str, obje
     before = evaluate(index, questions)
     report = adapt_index(
         home / "documents", home, seconds=train_seconds, force=True, progress=False,
-        say=lambda line: print(f"[{name}] {line}", flush=True),
+        say=lambda line: print(f"[{name}] {line}", flush=True), keep=KEEP,
     )  # fmt: skip
     after = evaluate(open_index(home / "documents"), questions)
     summary = {k: round(sum(v) / len(v), 4) for k, v in before.items()}
@@ -328,6 +328,9 @@ def chunking_corpus(name: str, target: int) -> dict[str, object]:
     return result
 
 
+KEEP = 0.5  # --keep: the share of the tuned weights kept (as adapt.DEFAULT_KEEP)
+
+
 def main_adapt(argv: list[str]) -> None:
     """``--adapt``: before/after adaptation on each named corpus, one JSON line last."""
     import torch
@@ -338,6 +341,9 @@ def main_adapt(argv: list[str]) -> None:
     for arg in args:
         if arg == "--train-seconds":
             seconds = float(next(args))
+        elif arg == "--keep":
+            global KEEP
+            KEEP = float(next(args))
         elif arg == "--target":
             target = int(next(args))
         else:
@@ -349,6 +355,7 @@ def main_adapt(argv: list[str]) -> None:
             {
                 "bench": "retrieval-adapt",
                 "train_seconds_budget": seconds,
+                "keep": KEEP,
                 "seconds": round(time.perf_counter() - started, 1),
                 "corpora": results,
             }

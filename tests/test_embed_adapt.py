@@ -146,6 +146,21 @@ def test_training_changes_the_weights_registers_the_model_and_switches_after_ree
     assert open_store(documents / "chroma", None, "documents").count() == chunk_count
 
 
+def test_interpolation_keeps_the_asked_share_of_the_tuned_weights() -> None:
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    path = str(resolve_model_path(None))
+    base = SentenceTransformer(path, device="cpu")
+    tuned = SentenceTransformer(path, device="cpu")
+    with torch.no_grad():
+        for parameter in tuned.parameters():
+            parameter.add_(1.0)
+    adapt._interpolate(tuned, base, 0.25)
+    for (name, a), (_, b) in zip(base.named_parameters(), tuned.named_parameters(), strict=True):
+        assert torch.allclose(b, a + 0.25, atol=1e-5), name
+
+
 def test_the_switch_follows_the_held_out_score(ingested: Path, home: Path, tmp_path: Path) -> None:
     documents = _copy(ingested, home)
     worse = _worse_model(tmp_path / "worse")

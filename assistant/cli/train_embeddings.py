@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from assistant.paths import DataPaths
+from assistant.rag.adapt import DEFAULT_KEEP
 
 
 class _Bar:
@@ -40,6 +41,13 @@ class _Bar:
 )
 @click.option("--max-steps", default=2000, show_default=True, help="Stop after this many steps.")
 @click.option("--batch-size", default=16, show_default=True, help="Pairs per step.")
+@click.option(
+    "--keep",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    default=DEFAULT_KEEP,
+    show_default=True,
+    help="Share of the tuned weights kept, the rest the base model's (safer below 1).",
+)
 @click.option("--force", is_flag=True, help="Switch even if it scores no better held out.")
 @click.option("--resume", is_flag=True, help="Finish an interrupted re-embedding.")
 @click.option("--threads", type=int, help="CPU threads for torch (default: half the cores).")
@@ -49,6 +57,7 @@ def embeddings(
     seconds: float,
     max_steps: int,
     batch_size: int,
+    keep: float,
     force: bool,
     resume: bool,
     threads: int | None,
@@ -89,6 +98,7 @@ def embeddings(
             seconds=seconds,
             max_steps=max_steps,
             batch_size=batch_size,
+            keep=keep,
             force=force,
             progress=not as_json,
             reembed_progress=bar,

@@ -118,6 +118,7 @@ def adapt_index(
     say: Callable[[str], None] = lambda line: None,
     candidate: Path | None = None,
     on_step: Callable[[int, int, float], None] | None = None,
+    keep: float = adapt.DEFAULT_KEEP,
 ) -> AdaptReport:
     """Adapt ``base`` (default: the bundled MiniLM) to the documents under ``index_home``.
 
@@ -163,6 +164,7 @@ def adapt_index(
             batch_size=batch_size,
             progress=progress,
             on_step=on_step,
+            keep=keep,
         )
         report.steps, report.train_seconds = result.steps, time.monotonic() - started
         say(f"trained {result.steps} steps in {report.train_seconds:.0f} s")

@@ -184,6 +184,22 @@ def test_the_switch_follows_the_held_out_score(ingested: Path, home: Path, tmp_p
     assert active(documents).collection == "documents-plain"
 
 
+def test_revert_serves_the_unadapted_model_again(ingested: Path, home: Path) -> None:
+    documents = _copy(ingested, home)
+    count = open_index(documents).catalog.chunk_count()
+    reembed(documents, open_index(documents).catalog, Embeddings("documents-x", str(
+        resolve_model_path(None)), "x"))  # fmt: skip
+    assert open_index(documents).store.name == "documents-x"
+    result = CliRunner().invoke(cli, ["train", "embeddings", "--revert", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output.strip().splitlines()[-1])
+    assert report["switched"] and report["reused"] == count  # its vectors were kept
+    assert active(documents) == Embeddings()
+    index = open_index(documents)
+    assert index.store.name == "documents" and index.store.count() == count
+    assert index.search("how do I descale the kettle", k=3)
+
+
 _CHILD = """
 import sys, time
 from pathlib import Path

@@ -108,3 +108,20 @@ async def test_adapt_says_why_when_there_are_too_few_chunks(home: Path, tmp_path
         await _send(app, pilot, "/adapt")
         assert _notifications(app)[-1].startswith("adapting search failed: only 1 chunks")
         assert app.query_one(StatusBar).background == ""
+
+
+async def test_adapt_revert_goes_back_to_the_unadapted_model(ingested: Path, home: Path) -> None:
+    from assistant.rag.embeddings import resolve_model_path
+    from assistant.rag.reembed import Embeddings, reembed
+
+    documents = home / "documents"
+    shutil.copytree(ingested, documents)
+    model = str(resolve_model_path(None))
+    reembed(documents, open_index(documents).catalog, Embeddings("documents-x", model, "x"))
+    app, _ = make_app(ScriptedBackend())
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(app, pilot)
+        assert app.services.index.store.name == "documents-x"
+        await _send(app, pilot, "/adapt revert")
+        assert _notifications(app)[-1] == "search serves the unadapted model again"
+        assert app.services.index.store.name == "documents" == active(documents).collection

@@ -58,8 +58,9 @@ COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand(
         "adapt",
         "Tune search to your documents in the background (trains the embedding model, "
-        "re-embeds, switches only if it ranks better); resume finishes an interrupted one",
-        "[SECONDS|resume]",
+        "re-embeds, switches only if it ranks better); resume finishes an interrupted one, "
+        "revert goes back to the unadapted model",
+        "[SECONDS|resume|revert]",
     ),
     SlashCommand("search", "Search chats, documents and remembered facts together", "QUERY"),
     SlashCommand(

@@ -25,7 +25,10 @@ if TYPE_CHECKING:
     from assistant.services import Services
 
 USAGE = "usage: /sources, /sources remove PATH|ID|FOLDER… (or --missing), /sources prune"
-ADAPT_USAGE = "usage: /adapt [SECONDS] (at most SECONDS of training, default 300), /adapt resume"
+ADAPT_USAGE = (
+    "usage: /adapt [SECONDS] (at most SECONDS of training, default 300), /adapt resume, "
+    "/adapt revert"
+)
 ADAPT_SECONDS = 300.0  # as `assistant train embeddings`
 
 
@@ -133,8 +136,9 @@ class SourceCommands:
         interrupted re-embedding). The chat goes on meanwhile on the old embeddings."""
         words = argument.split()
         resume = words == ["resume"]
+        revert = words == ["revert"]
         seconds = ADAPT_SECONDS
-        if words and not resume:
+        if words and not resume and not revert:
             try:
                 seconds = float(words[0])
             except ValueError:
@@ -150,10 +154,12 @@ class SourceCommands:
             self.host.notify("No documents yet: /ingest PATH first", severity="warning")
             return False
         self.adapting = True
-        self.host.start("adapt", self._adapt, seconds, resume)
+        self.host.start("adapt", self._adapt, seconds, resume, revert)
         self.host.notify(
             "finishing the interrupted re-embedding in the background"
             if resume
+            else "re-embedding with the unadapted model in the background"
+            if revert
             else f"adapting search to your documents in the background (at most "
             f"{seconds:.0f} s of training, then re-embedding); keep chatting",
             markup=False,
@@ -202,7 +208,7 @@ class SourceCommands:
         ui(host.set_state, "ready")
         ui(self._ingested, report)
 
-    def _adapt(self, seconds: float, resume: bool) -> None:
+    def _adapt(self, seconds: float, resume: bool, revert: bool = False) -> None:
         from assistant.rag import adaptation
 
         host, ui = self.host, self.host.ui
@@ -221,7 +227,12 @@ class SourceCommands:
         try:
             adaptation.pin_threads(config.train_threads)
             paths = host.services.paths
-            if resume:
+            if revert:
+                done = adaptation.revert(
+                    paths.documents, chroma_server=config.rag_chroma_server, progress=embedded
+                )
+                switched, message = True, "search serves the unadapted model again"
+            elif resume:
                 done = adaptation.resume(
                     paths.documents, chroma_server=config.rag_chroma_server, progress=embedded
                 )

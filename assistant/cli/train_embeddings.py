@@ -50,6 +50,7 @@ class _Bar:
 )
 @click.option("--force", is_flag=True, help="Switch even if it scores no better held out.")
 @click.option("--resume", is_flag=True, help="Finish an interrupted re-embedding.")
+@click.option("--revert", is_flag=True, help="Serve the unadapted model again (re-embeds).")
 @click.option("--threads", type=int, help="CPU threads for torch (default: half the cores).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON report.")
 def embeddings(
@@ -60,6 +61,7 @@ def embeddings(
     keep: float,
     force: bool,
     resume: bool,
+    revert: bool,
     threads: int | None,
     as_json: bool,
 ) -> None:
@@ -79,6 +81,16 @@ def embeddings(
     bar = _Bar(not as_json)
     say = (lambda line: None) if as_json else (lambda line: click.echo(line, err=True))
     try:
+        if revert:
+            done = adaptation.revert(
+                paths.documents, chroma_server=config.rag_chroma_server, progress=bar
+            )
+            bar.close()
+            if as_json:
+                click.echo(json.dumps(done.as_dict()))
+            else:
+                click.echo(f"re-embedded {done.embedded} chunks; serving the unadapted model")
+            return
         if resume:
             done = adaptation.resume(
                 paths.documents, chroma_server=config.rag_chroma_server, progress=bar

@@ -217,3 +217,25 @@ def resume(
         raise ConfigError("no re-embedding to resume")
     index = open_index(index_home, chroma_server=chroma_server)
     return reembed(index_home, index.catalog, target, server=chroma_server, progress=progress)
+
+
+def revert(
+    index_home: Path,
+    *,
+    chroma_server: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ReembedReport:
+    """Serve the configured (unadapted) model again: its collection is filled (vectors it
+    still holds are reused) and switched to, kill -9 safe as any re-embed.
+
+    Raises:
+        ConfigError: a re-embed is unfinished (resume it first).
+    """
+    from assistant.rag.index import open_index
+
+    if pending(index_home) is not None:
+        raise ConfigError(
+            "a re-embedding did not finish; run `assistant train embeddings --resume` first"
+        )
+    index = open_index(index_home, chroma_server=chroma_server)
+    return reembed(index_home, index.catalog, Embeddings(), server=chroma_server, progress=progress)

@@ -59,7 +59,8 @@ async def test_adapt_runs_in_the_background_and_the_app_serves_what_it_switched_
         await _enter(app, pilot, f"/ingest {tmp_path}")
         assert any("/ingest again when it has finished" in n for n in _notifications(app))
         await _enter(app, pilot, "/adapt")
-        assert _notifications(app)[-1] == "search is being adapted already; wait for it to finish"
+        # (Its own progress notifications may arrive in between: any of them, not the last.)
+        assert "search is being adapted already; wait for it to finish" in _notifications(app)
         await _enter(app, pilot, "Are you there?")
         await settle(app, pilot)
         assert shown(app)[-2:] == [("user", "Are you there?"), ("assistant", "Still here.")]

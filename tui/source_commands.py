@@ -227,16 +227,17 @@ class SourceCommands:
         try:
             adaptation.pin_threads(config.train_threads)
             paths = host.services.paths
-            if revert:
-                done = adaptation.revert(
+            if revert or resume:  # a re-embed only
+                rerun = adaptation.revert if revert else adaptation.resume
+                done = rerun(
                     paths.documents, chroma_server=config.rag_chroma_server, progress=embedded
                 )
-                switched, message = True, "search serves the unadapted model again"
-            elif resume:
-                done = adaptation.resume(
-                    paths.documents, chroma_server=config.rag_chroma_server, progress=embedded
+                switched = True
+                message = (
+                    "search serves the unadapted model again"
+                    if revert
+                    else f"re-embedded {done.embedded} chunks; search adapted"
                 )
-                switched, message = True, f"re-embedded {done.embedded} chunks; search adapted"
             else:
                 report = adaptation.adapt_index(
                     paths.documents,

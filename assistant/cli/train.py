@@ -15,21 +15,15 @@ from typing import Any
 import click
 
 from assistant.config import Config, load_config
-from assistant.errors import ConfigError
 
 
 def _setup(threads: int | None) -> Config:
     """Load the configuration and pin torch's thread count (spinning threads thrash)."""
+    from assistant.rag.adaptation import pin_threads
+
     config = load_config()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    try:
-        import torch
-    except ImportError as exc:
-        raise ConfigError(
-            "training needs the [train] extra; run `pip install -e '.[train]'` (or `make chat`)"
-        ) from exc
-    torch.set_num_threads(threads or config.train_threads or max(1, (os.cpu_count() or 2) // 2))
+    pin_threads(threads or config.train_threads)
     # peft calls transformers APIs renamed for v6; the notices say nothing a user can act on.
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\.")
     return config

@@ -81,25 +81,17 @@ def embeddings(
     bar = _Bar(not as_json)
     say = (lambda line: None) if as_json else (lambda line: click.echo(line, err=True))
     try:
-        if revert:
-            done = adaptation.revert(
-                paths.documents, chroma_server=config.rag_chroma_server, progress=bar
-            )
+        if revert or resume:  # a re-embed only: back to the unadapted model, or finished
+            rerun = adaptation.revert if revert else adaptation.resume
+            done = rerun(paths.documents, chroma_server=config.rag_chroma_server, progress=bar)
             bar.close()
             if as_json:
                 click.echo(json.dumps(done.as_dict()))
             else:
-                click.echo(f"re-embedded {done.embedded} chunks; serving the unadapted model")
-            return
-        if resume:
-            done = adaptation.resume(
-                paths.documents, chroma_server=config.rag_chroma_server, progress=bar
-            )
-            bar.close()
-            if as_json:
-                click.echo(json.dumps(done.as_dict()))
-            else:
-                click.echo(f"re-embedded {done.embedded} chunks; now serving {done.collection}")
+                serving = (
+                    "serving the unadapted model" if revert else f"now serving {done.collection}"
+                )
+                click.echo(f"re-embedded {done.embedded} chunks; {serving}")
             return
         report = adaptation.adapt_index(
             paths.documents,

@@ -73,14 +73,18 @@ def mine(index: Any, seed: int = 0) -> adapt.Mined:
 
 def pin_threads(threads: int | None = None) -> None:
     """Give torch ``threads`` CPU threads (default: half the cores): training on all of
-    them would starve the chat model answering meanwhile, and spinning threads thrash."""
+    them would starve the chat model answering meanwhile, and spinning threads thrash.
+    Every training command pins its threads here.
+
+    Raises:
+        ConfigError: torch is not installed (the [train] extra).
+    """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import torch
     except ImportError as exc:
         raise ConfigError(
-            "adapting search needs the [train] extra; run `pip install -e '.[train]'` "
-            "(or `make chat`)"
+            "training needs the [train] extra; run `pip install -e '.[train]'` (or `make chat`)"
         ) from exc
     torch.set_num_threads(threads or max(1, (os.cpu_count() or 2) // 2))
 

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
+import assistant.memory.conversation_settings as conversation_settings
 from assistant.backends.scripted import ScriptedBackend
 from assistant.config import load_config
 from assistant.errors import ConfigError
 from assistant.memory.conversation_settings import (
     ConversationSettings,
+    apply_persona,
     load_settings,
     parse_setting,
     save_settings,
@@ -87,6 +89,31 @@ def test_settings_are_stored_per_conversation_in_the_database_file(tmp_path: Pat
         assert db.execute("SELECT count(*) FROM conversation_settings").fetchone() == (0,)
         applied = db.execute("SELECT name FROM _sqlite_migrations").fetchall()
     assert ("m004_conversation_settings",) in applied
+
+
+def test_a_persona_is_applied_whole_or_not_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "memory.db"
+    store = MemoryStore.open(path)
+    cid = store.create_conversation(strategy="buffer").id
+    apply_persona(store, cid, "You are a pirate.", ConversationSettings.from_mapping({"top_k": 5}))
+
+    def dies_after_writing(*args: object) -> ConversationSettings:
+        save_settings(*args)  # type: ignore[arg-type]
+        raise KeyboardInterrupt  # as a kill between the two writes and the commit
+
+    monkeypatch.setattr(conversation_settings, "save_settings", dies_after_writing)
+    with pytest.raises(KeyboardInterrupt):
+        apply_persona(store, cid, "You are a librarian.", ConversationSettings())
+    with sqlite3.connect(path) as db:  # another connection sees what is committed
+        prompt = db.execute("SELECT system_prompt FROM conversations WHERE id = ?", [cid])
+        assert prompt.fetchone() == ("You are a pirate.",)
+    assert load_settings(store, cid).values() == {"top_k": 5}
+    monkeypatch.undo()
+    apply_persona(store, cid, None, ConversationSettings(), keep_prompt=True)
+    assert store.conversation(cid).system_prompt == "You are a pirate."
+    assert load_settings(store, cid) == ConversationSettings()
 
 
 def test_a_conversations_settings_are_applied_to_its_turns_and_overrides_win(home: Path) -> None:

@@ -61,14 +61,12 @@ class PersonaCommands:
         except AssistantError as exc:  # missing (the saved ones are listed) or broken
             host.notify(str(exc), severity="error", timeout=10, markup=False)
             return False
-        from assistant.memory.conversation_settings import ConversationSettings, save_settings
+        from assistant.memory.conversation_settings import ConversationSettings, apply_persona
 
         cid = host.ensure_conversation()
-        said = []
-        if template.system:
-            store.update_conversation(cid, system_prompt=template.system)
-            said.append("system prompt set")
-        save_settings(store, cid, ConversationSettings.from_mapping(template.options))
+        settings = ConversationSettings.from_mapping(template.options)
+        apply_persona(store, cid, template.system, settings, keep_prompt=not template.system)
+        said = ["system prompt set"] if template.system else []
         said += [f"{k} {v:g}" for k, v in template.options.items()]
         if template.mode and template.mode != host.mode:
             host.set_mode(template.mode)
@@ -80,15 +78,14 @@ class PersonaCommands:
         return True
 
     def _remove(self) -> bool:
-        from assistant.memory.conversation_settings import ConversationSettings, save_settings
+        from assistant.memory.conversation_settings import ConversationSettings, apply_persona
 
         host, store = self.host, self.host.store
         cid = host.conversation_id
         if store is None or cid is None:
             host.notify("no persona here: this conversation is new", severity="warning")
             return False
-        store.update_conversation(cid, system_prompt=None)
-        save_settings(store, cid, ConversationSettings())
+        apply_persona(store, cid, None, ConversationSettings())
         host.notify("persona removed: no system prompt, default sampling")
         host.update_budget()
         return True

@@ -142,6 +142,26 @@ def save_settings(
     return settings
 
 
+def apply_persona(
+    store: MemoryStore,
+    conversation_id: str,
+    system_prompt: str | None,
+    settings: ConversationSettings,
+    *,
+    keep_prompt: bool = False,
+) -> None:
+    """Give a conversation a persona's system prompt and sampling in one transaction.
+
+    A kill or an error part-way leaves the conversation with its old persona, never the
+    new prompt with the old sampling. ``keep_prompt`` leaves the system prompt as it is (a
+    persona that sets sampling only).
+    """
+    with store.write():
+        if not keep_prompt:
+            store.update_conversation(conversation_id, system_prompt=system_prompt)
+        save_settings(store, conversation_id, settings)
+
+
 def update_settings(
     store: MemoryStore, conversation_id: str, values: Mapping[str, object]
 ) -> ConversationSettings:

@@ -173,6 +173,31 @@ def test_bad_edits_change_nothing(store: MemoryStore, which: int, text: str, err
     assert list(store.archived_messages(session.conversation_id)) == []
 
 
+def test_a_kill_while_an_edit_stores_its_message_leaves_the_old_branch_active(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "memory.db"
+    store = MemoryStore.open(path)
+    session = _two_turns(store, "one", "two", "edited answer")
+    before = _path(session)
+    real_add = store.add_message
+
+    def dies_storing_the_edit(conversation_id: str, role: str, content: str, **kw: Any) -> Any:
+        real_add(conversation_id, role, content, **kw)
+        raise KeyboardInterrupt  # killed after the writes, before the commit
+
+    monkeypatch.setattr(store, "add_message", dies_storing_the_edit)
+    with pytest.raises(KeyboardInterrupt):
+        _run(session.edit(session.messages()[2].id, "second question, better"))
+    store.close()
+    reopened = MemoryStore.open(path)  # what a restarted app reads
+    again = ChatSession(reopened, ScriptedBackend(["edited answer"]), session.conversation_id)
+    assert _path(again) == before
+    assert list(reopened.archived_messages(session.conversation_id)) == []
+    _run(again.edit(again.messages()[2].id, "second question, better"))
+    assert [m.content for m in again.messages()][2:] == ["second question, better", "edited answer"]
+
+
 def test_editing_an_older_version_or_another_conversation_is_refused(store: MemoryStore) -> None:
     session = _two_turns(store, "one", "two", "three")
     old_user = session.messages()[2]

@@ -289,14 +289,18 @@ class ChatSession:
                 )
             if not text.strip():
                 raise VersionError("the edited message is empty; nothing was changed")
-            self._refuse_if_too_long(text, responder)
-            self.store.archive_from(self.conversation_id, message.seq, "edit")
-            yield from self._turn(text, responder)
+            yield from self._turn(text, responder, replacing=message.seq)
 
-    def _turn(self, text: str, responder: Responder) -> Iterator[Any]:
+    def _turn(self, text: str, responder: Responder, replacing: int | None = None) -> Iterator[Any]:
+        """One turn: store ``text``, then stream and store the reply.
+
+        ``replacing`` (an edit) is the position from which the active messages become an
+        older version, in the transaction that stores the new message: a kill can leave the
+        old branch or the new message, never neither.
+        """
         self._refuse_if_too_long(text, responder)
         recalled = self.store.search_facts(text, self.recall_limit) if self.recall_limit else []
-        failed = self.failed_turn(text)
+        failed = self.failed_turn(text) if replacing is None else None
         if failed is not None:  # sending it again: answer the stored message, once
             user, empty_reply = failed
             if empty_reply is not None:
@@ -306,6 +310,8 @@ class ChatSession:
             # The message, its fact and the title in one transaction: a kill between them
             # would leave a "remember that" message whose resend never stores the fact.
             with self.store.write():
+                if replacing is not None:
+                    self.store.archive_from(self.conversation_id, replacing, "edit")
                 user = self.store.add_message(
                     self.conversation_id, "user", text, prompt_content=with_recalled(text, recalled)
                 )

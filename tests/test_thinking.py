@@ -183,6 +183,23 @@ def test_a_lone_close_tag_moves_the_streamed_answer_into_the_reasoning() -> None
     assert (reply.content, reply.reasoning) == ("It is 4.", "Let me see.")
 
 
+class PlainBackend(ScriptedBackend):
+    """A scripted model whose template has no think block (as the bundled SmolLM2)."""
+
+    def reasons(self) -> bool:
+        return False
+
+
+def test_a_model_that_never_reasons_keeps_a_stray_close_tag_as_answer_text() -> None:
+    session = ChatSession.create(
+        MemoryStore.in_memory(), PlainBackend(["Let me see. </think> It is 4."]), strategy="buffer"
+    )
+    events = list(session.send("2+2?"))
+    assert not any(isinstance(e, Thinking) for e in events)
+    reply = session.messages()[-1]
+    assert (reply.content, reply.reasoning) == ("Let me see. </think> It is 4.", None)
+
+
 def test_a_reply_stopped_mid_thought_keeps_its_reasoning() -> None:
     backend = ScriptedBackend(["<think>one two three four five six</think>never shown"])
     session = ChatSession.create(
@@ -217,6 +234,7 @@ def test_real_model_turn_has_no_thinking(smol: LlamaCppBackend) -> None:
     """The bundled model has no think tags: its reply streams and is stored unchanged."""
     session = ChatSession.create(MemoryStore.in_memory(), smol, strategy="buffer")
     assert smol.opens_thinking([{"role": "user", "content": "Hi"}]) is False
+    assert smol.reasons() is False  # its template has no <think>: a stray tag is text
     events = list(session.send("Say hello."))
     assert not any(isinstance(e, Thinking) for e in events)
     streamed = "".join(e.text for e in events if isinstance(e, Token))

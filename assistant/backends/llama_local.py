@@ -313,6 +313,13 @@ class LlamaCppBackend:
         """Count the tokens of the full rendered prompt."""
         return len(self.render_prompt(messages)[0])
 
+    def reasons(self) -> bool:
+        """Whether the model may write ``<think>`` blocks: False when its own chat template
+        never mentions one (SmolLM2, Llama 3), so a ``</think>`` it happens to write is
+        answer text, not a sign that the answer so far was reasoning."""
+        template = self.info.chat_template or ""
+        return self._chat_format is not None or not template or "<think>" in template
+
     def opens_thinking(self, messages: Sequence[ChatMessage]) -> bool:
         """Whether the template leaves a ``<think>`` block open at the end of the prompt
         (DeepSeek-R1 distills, QwQ), so the reply starts mid-thought."""

@@ -344,8 +344,13 @@ class ChatSession:
         # reply starts mid-thought. Backends that can render the prompt say so.
         probe = getattr(self.backend, "opens_thinking", None)
         opened = bool(probe(plan.messages)) if probe is not None else False
+        # A model whose template has no <think> writes none: its text is all answer.
+        reasons = getattr(self.backend, "reasons", None)
+        reasoning = bool(reasons()) if reasons is not None else True
         events = responder.respond(turn)
-        yield from stream_reply(self.store, reply, events, self._flush, opened=opened)
+        yield from stream_reply(
+            self.store, reply, events, self._flush, opened=opened, reasoning=reasoning
+        )
 
     def _refuse_if_too_long(self, text: str, responder: Responder) -> None:
         """Refuse, before storing it, a message that cannot fit even with no history."""

@@ -56,13 +56,13 @@ def stream_reply(
     flush: tuple[float, int] = (FLUSH_INTERVAL_S, FLUSH_TOKENS),
     *,
     opened: bool = False,
-    reasoning: bool = True,
+    thinks: bool = True,
 ) -> Iterator[Any]:
     """Pass ``events`` through while storing the reply they write into ``reply``.
 
     A reasoning model's ``<think>`` blocks come out as :class:`Thinking` events and are
     stored in ``reasoning``, apart from ``content`` (``opened``: the prompt opened one;
-    ``reasoning=False``: the model writes none, so its text is all answer, tags and all).
+    ``thinks=False``: the model writes none, so its text is all answer, tags and all).
     """
     interval_s, every = flush
     parts: list[str] = []
@@ -72,7 +72,7 @@ def stream_reply(
     final: FinalText | None = None
     memory = dict(reply.memory)
     try:
-        for event in separate_thinking(events, opened) if reasoning else events:
+        for event in separate_thinking(events, opened) if thinks else events:
             if isinstance(event, Token | Thinking):
                 if isinstance(event, Token):
                     parts.append(event.text)

@@ -346,10 +346,10 @@ class ChatSession:
         opened = bool(probe(plan.messages)) if probe is not None else False
         # A model whose template has no <think> writes none: its text is all answer.
         reasons = getattr(self.backend, "reasons", None)
-        reasoning = bool(reasons()) if reasons is not None else True
+        thinks = bool(reasons()) if reasons is not None else True
         events = responder.respond(turn)
         yield from stream_reply(
-            self.store, reply, events, self._flush, opened=opened, reasoning=reasoning
+            self.store, reply, events, self._flush, opened=opened, thinks=thinks
         )
 
     def _refuse_if_too_long(self, text: str, responder: Responder) -> None:

@@ -28,6 +28,7 @@ from assistant.agent.tool_calls import (
     tool_grammar,
     tool_spec,
 )
+from assistant.backends.base import ChatMessage
 from assistant.backends.llama_local import LlamaCppBackend, SamplingDefaults
 from assistant.backends.scripted import ScriptedBackend
 from assistant.chat_template import ChatTemplate, uses_tools
@@ -230,6 +231,20 @@ def test_forced_native_call_parses_and_runs_the_tool(
     assert observed[0].tool == "calculator"  # the tool ran (noise is not arithmetic: an error)
     assert not [e for e in events if isinstance(e, StepFailed)]
     assert isinstance(events[-1], AgentResult)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", NATIVE)
+def test_schema_tokens_are_what_the_template_adds_for_the_tools(
+    zoo_backends: dict[str, LlamaCppBackend], family: str
+) -> None:
+    backend = zoo_backends[family]
+    agent = make_agent(backend, [make_calculator_tool(), make_clock_tool()])
+    assert isinstance(agent, NativeToolAgent)
+    probe: list[ChatMessage] = [{"role": "user", "content": "What is 2+2?"}]
+    rendered = len(backend.render_prompt(probe, list(agent.specs))[0])
+    bare = len(backend.render_prompt(probe)[0])
+    assert agent.schema_tokens() == rendered - bare > 0
 
 
 @pytest.mark.slow

@@ -41,6 +41,7 @@ from assistant.agent.tool_calls import (
     tool_spec,
 )
 from assistant.backends.base import Backend, ChatMessage, GenerationOptions, Token
+from assistant.errors import AssistantError
 
 SYSTEM = (
     "You answer questions. When a tool helps, call it; its result comes back in a tool "
@@ -273,10 +274,27 @@ class NativeToolAgent:
         return invoke_tool(tool, call.arguments)
 
     def schema_tokens(self) -> int:
-        """About how many tokens the tools' schemas add to the rendered prompt."""
+        """How many tokens the tools' schemas add to the rendered prompt.
+
+        Measured on the template itself where the backend renders prompts (the block a
+        template writes around each schema is often larger than the JSON); the JSON's own
+        count elsewhere (a server renders the tools on its side).
+        """
         if self._schema_tokens is None:
-            self._schema_tokens = self.backend.count_tokens(json.dumps(self.specs))
+            self._schema_tokens = self._rendered_schema_tokens()
         return self._schema_tokens
+
+    def _rendered_schema_tokens(self) -> int:
+        estimate = self.backend.count_tokens(json.dumps(self.specs))
+        render = getattr(self.backend, "render_prompt", None)
+        if render is None:
+            return estimate
+        probe: list[ChatMessage] = [{"role": "user", "content": "Hi"}]
+        try:
+            added = len(render(probe, list(self.specs))[0]) - len(render(probe)[0])
+        except AssistantError:  # the turn's own render reports a broken template
+            return estimate
+        return added if added > 0 else estimate
 
     def _fit(self, messages: list[ChatMessage], call: ToolCall, text: str, question: str) -> str:
         """``text`` fitted to the context left once the next reply fits."""

@@ -149,6 +149,19 @@ def split_thinking(text: str, opened: bool = False) -> tuple[str, str]:
     return splitter.thinking.strip(), splitter.answer.strip()
 
 
+def template_thinks(template: str) -> bool:
+    """Whether a chat template is a reasoning model's: it mentions a think tag, opening or
+    closing (DeepSeek-R1 distills' templates only strip ``</think>`` from past replies).
+    An empty template says nothing: assume it may."""
+    return not template or "think>" in template
+
+
+def backend_thinks(backend: object) -> bool:
+    """Whether ``backend``'s model may write think blocks (True when it cannot say)."""
+    reasons = getattr(backend, "reasons", None)
+    return bool(reasons()) if reasons is not None else True
+
+
 def prompt_opens_thinking(prompt: str) -> bool:
     """Whether a rendered prompt leaves a ``<think>`` block open for the reply to continue."""
     last_open = prompt.rfind(OPEN)

@@ -27,6 +27,7 @@ from assistant.thinking import (
     prompt_opens_thinking,
     separate_thinking,
     split_thinking,
+    template_thinks,
 )
 
 # -- the splitter --------------------------------------------------------------------
@@ -219,6 +220,30 @@ def test_summaries_never_keep_the_summarizers_own_reasoning() -> None:
     backend = ScriptedBackend(["<think>What did they say?</think>They greeted each other."])
     text = summarize(backend, None, [{"role": "user", "content": "hello"}])
     assert text == "They greeted each other."
+
+
+def test_a_model_that_never_reasons_keeps_its_whole_summary() -> None:
+    backend = PlainBackend(["They said hello. </think> Then goodbye."])
+    text = summarize(backend, None, [{"role": "user", "content": "hello"}])
+    assert text == "They said hello. </think> Then goodbye."
+
+
+# DeepSeek-R1 distills' template names only the closing tag (to strip past reasoning).
+R1_TEMPLATE = (
+    "{% for message in messages %}{% if message['role'] == 'assistant' %}"
+    "{% set content = message['content'] %}{% if '</think>' in content %}"
+    "{% set content = content.split('</think>')[-1] %}{% endif %}"
+    "{{'<｜Assistant｜>' + content + '<｜end▁of▁sentence｜>'}}{% endif %}{% endfor %}"
+)
+
+
+def test_which_templates_are_a_reasoning_models(smol_path: Path) -> None:
+    from assistant.gguf_info import read_gguf_info
+
+    assert template_thinks(R1_TEMPLATE)
+    assert template_thinks("{{ '<think>\\n' }}")  # QwQ opens the block in the prompt
+    assert template_thinks("")  # no template: nothing to go by
+    assert not template_thinks(read_gguf_info(smol_path).chat_template or "")
 
 
 def test_m005_adds_the_reasoning_column() -> None:

@@ -315,10 +315,11 @@ class LlamaCppBackend:
 
     def reasons(self) -> bool:
         """Whether the model may write ``<think>`` blocks: False when its own chat template
-        never mentions one (SmolLM2, Llama 3), so a ``</think>`` it happens to write is
+        never mentions a think tag (SmolLM2, Llama 3), so a ``</think>`` it happens to write is
         answer text, not a sign that the answer so far was reasoning."""
-        template = self.info.chat_template or ""
-        return self._chat_format is not None or not template or "<think>" in template
+        from assistant.thinking import template_thinks
+
+        return self._chat_format is not None or template_thinks(self.info.chat_template or "")
 
     def opens_thinking(self, messages: Sequence[ChatMessage]) -> bool:
         """Whether the template leaves a ``<think>`` block open at the end of the prompt

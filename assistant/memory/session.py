@@ -33,6 +33,7 @@ from assistant.memory.summarize import summarize
 from assistant.memory.versions import VersionError
 from assistant.memory.writers import writer_id
 from assistant.responders import MODES, ChatResponder, Responder, Turn
+from assistant.thinking import backend_thinks
 
 _REMEMBER = re.compile(
     r"^\s*(?:please\s+)?remember(?:\s+that)?[\s,:]+(?P<fact>.+?)\s*[.!]?\s*$",
@@ -345,8 +346,7 @@ class ChatSession:
         probe = getattr(self.backend, "opens_thinking", None)
         opened = bool(probe(plan.messages)) if probe is not None else False
         # A model whose template has no <think> writes none: its text is all answer.
-        reasons = getattr(self.backend, "reasons", None)
-        thinks = bool(reasons()) if reasons is not None else True
+        thinks = backend_thinks(self.backend)
         events = responder.respond(turn)
         yield from stream_reply(
             self.store, reply, events, self._flush, opened=opened, thinks=thinks

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from assistant.backends.base import Backend, ChatMessage, GenerationOptions, Token
 from assistant.memory.strategies import summary_prompt
-from assistant.thinking import split_thinking
+from assistant.thinking import backend_thinks, split_thinking
 
 log = logging.getLogger(__name__)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
@@ -84,7 +84,9 @@ def _generate(
             for e in backend.stream(summary_prompt(summary, chunk), options)
             if isinstance(e, Token)
         ]
-        text = split_thinking("".join(parts))[1]  # a reasoning model's <think> is not summary
+        text = "".join(parts).strip()
+        if backend_thinks(backend):  # a reasoning model's <think> is not summary
+            text = split_thinking(text)[1]
         if text:
             return text
     return ""

@@ -10,8 +10,9 @@ quoting) with exact replies.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from langchain_core.tools import tool
@@ -32,6 +33,7 @@ from assistant.backends.base import ChatMessage
 from assistant.backends.llama_local import LlamaCppBackend, SamplingDefaults
 from assistant.backends.scripted import ScriptedBackend
 from assistant.chat_template import ChatTemplate, uses_tools
+from assistant.errors import AssistantError
 from assistant.gguf_info import read_gguf_info
 from assistant.tools.calculator import make_calculator_tool
 from assistant.tools.clock import make_clock_tool
@@ -300,6 +302,29 @@ def test_native_loop_feeds_the_result_back_as_a_tool_message() -> None:
     assert tool_message["tool_call_id"] == assistant["tool_calls"][0]["id"]
     assert options.tools is not None and options.tools[0]["function"]["name"] == "shout"
     assert options.grammar is not None and "answer" in options.grammar
+
+
+class RenderingBackend(ScriptedBackend):
+    """A scripted model that renders prompts: each tool adds 100 tokens, or it raises."""
+
+    def __init__(self, broken: bool = False) -> None:
+        super().__init__([])
+        self.broken = broken
+
+    def render_prompt(
+        self, messages: Sequence[ChatMessage], tools: Sequence[dict[str, Any]] | None = None
+    ) -> tuple[list[int], list[str]]:
+        if self.broken:
+            raise AssistantError("the model's chat template rejected these messages")
+        return [0] * (10 + 100 * len(tools or ())), []
+
+
+def test_schema_tokens_come_from_the_rendered_prompt_or_the_json() -> None:
+    as_json = ScriptedBackend([]).count_tokens(json.dumps([tool_spec(shout)]))
+    assert NativeToolAgent(RenderingBackend(), [shout], fmt="hermes").schema_tokens() == 100
+    broken = NativeToolAgent(RenderingBackend(broken=True), [shout], fmt="hermes")
+    assert broken.schema_tokens() == as_json  # a broken template: the turn reports it
+    assert NativeToolAgent(ScriptedBackend([]), [shout], fmt="hermes").schema_tokens() == as_json
 
 
 def test_native_loop_quotes_tool_output_as_data() -> None:

@@ -18,6 +18,10 @@ before and after adapting the model to each corpus, per question (chunk level, a
 level with the first chunk of each file standing for it), a paired bootstrap interval and
 a sign test on the per-question nDCG@10 differences, and the cost (train and re-embed
 seconds). The baseline is the unadapted model in the same run.
+
+``python bench/retrieval.py --feedback [CORPUS ...]`` measures pseudo-relevance feedback on
+the dense query (not shipped: it helps the PostgreSQL and SQLite manuals and hurts the FAQ
+corpora; see ``FEEDBACK``), paired against the shipped hybrid on each half of the questions.
 """
 
 from __future__ import annotations
@@ -328,6 +332,72 @@ def chunking_corpus(name: str, target: int) -> dict[str, object]:
     return result
 
 
+# Query feedback variants (--feedback): (name, feedback chunks, weight, gated). Gated: only
+# when at least 3 of the feedback chunks share the first hit's file.
+FEEDBACK = [("rocchio5", 5, 0.5, False), ("rocchio5_w1", 5, 1.0, False), ("gated5", 5, 0.5, True)]
+
+
+def feedback_corpus(name: str, target: int) -> dict[str, object]:
+    """Pseudo-relevance feedback on the dense query (Rocchio: the query vector plus ``weight``
+    times the mean of the first fused hits' vectors, then fused with the same keyword list)
+    against the shipped hybrid, per question, on both halves of the questions."""
+    from corpus.heldout import build as build_heldout
+
+    work = Path(tempfile.mkdtemp(prefix=f"rag-feedback-{name}-"))
+    if name == "python":
+        manifest = build(work / "corpus", target)
+    else:
+        manifest = build_heldout(name, work / "corpus", target)
+    questions = manifest["questions"]
+    assert isinstance(questions, list)
+    embedder = CachedEmbedder(RESULTS / f"adapt-embeddings-{name}.npz")
+    index = open_index(work / "documents")
+    index.embedder = embedder
+    index.ingest([str(work / "corpus")])
+    embedder.save()
+    stored = index.store.collection.get(include=["embeddings"])
+    vectors = {
+        str(i): np.asarray(v, dtype=np.float32)
+        for i, v in zip(stored["ids"], stored["embeddings"], strict=True)
+    }
+    rows = index.catalog.db.execute_returning_dicts("SELECT id, path FROM chunks")
+    paths = {str(r["id"]): str(r["path"]) for r in rows}
+    scores: dict[str, list[float]] = {"shipped": [], **{v[0]: [] for v in FEEDBACK}}
+    for q in questions:
+        sources = [str(x) for x in q.get("sources") or [q["source"]]]
+        relevant = {i for i, path in paths.items() if path in sources}
+        query = embedder.encode([str(q["question"])])[0]
+        dense = index.store.query(query, DEPTH)
+        keyword = index.catalog.keyword_search(str(q["question"]), DEPTH)
+        first = fusion.fuse(dense, keyword)
+        scores["shipped"].append(metrics([i for i, _ in first], relevant)[0])
+        for variant, k, weight, gated in FEEDBACK:
+            top = [i for i, _ in first[:k]]
+            same = sum(paths[i] == paths[top[0]] for i in top) if top else 0
+            ranked = first
+            if top and not (gated and same < 3):
+                moved = query + weight * np.mean([vectors[i] for i in top], axis=0)
+                moved = (moved / np.linalg.norm(moved)).astype(np.float32)
+                ranked = fusion.fuse(index.store.query(moved, DEPTH), keyword)
+            scores[variant].append(metrics([i for i, _ in ranked], relevant)[0])
+    base = scores["shipped"]
+    result: dict[str, object] = {
+        "corpus": name,
+        "questions": len(questions),
+        "chunks": index.catalog.chunk_count(),
+        "shipped_ndcg": round(float(np.mean(base)), 4),
+    }
+    for variant, *_ in FEEDBACK:
+        found = scores[variant]
+        result[variant] = {
+            half: paired(base[start::2], found[start::2])
+            for half, start in (("even", 0), ("odd", 1))
+        }
+    print(json.dumps(result), flush=True)
+    shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
 KEEP = 0.5  # --keep: the share of the tuned weights kept (as adapt.DEFAULT_KEEP)
 
 
@@ -368,6 +438,11 @@ if __name__ == "__main__":
         names = [a for a in sys.argv[1:] if not a.startswith("--")] or ["debian", "devtools"]
         found = [chunking_corpus(n, 1500) for n in names]
         print(json.dumps({"bench": "retrieval-chunking", "corpora": found}))
+    elif "--feedback" in sys.argv:
+        names = [a for a in sys.argv[1:] if not a.startswith("--")]
+        names = names or ["debian", "devtools", "pgdocs", "sqlitedocs", "python"]
+        found = [feedback_corpus(n, 2000 if n == "python" else 1500) for n in names]
+        print(json.dumps({"bench": "retrieval-feedback", "corpora": found}))
     elif "--adapt" in sys.argv:
         main_adapt([a for a in sys.argv[1:] if a != "--adapt"])
     else:

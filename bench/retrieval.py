@@ -225,25 +225,38 @@ def paired(before: list[float], after: list[float], seed: int = 0) -> dict[str, 
     }
 
 
-def adapt_corpus(name: str, train_seconds: float, target: int) -> dict[str, object]:
-    """Ingest corpus ``name``, measure, adapt the model to it, re-embed, measure again."""
+def corpus_questions(name: str, work: Path, target: int) -> list[dict[str, object]]:
+    """Write corpus ``name`` (``python`` or a bench/corpus/heldout.py one) under
+    ``work / "corpus"`` and return its questions."""
     from corpus.heldout import build as build_heldout
 
-    from assistant.rag.adaptation import adapt_index
-
-    work = Path(tempfile.mkdtemp(prefix=f"rag-adapt-{name}-"))
     if name == "python":
         manifest = build(work / "corpus", target)
     else:
         manifest = build_heldout(name, work / "corpus", target)
     questions = manifest["questions"]
     assert isinstance(questions, list)
-    home = work / "home"
+    return questions
+
+
+def ingested(name: str, work: Path, home: Path) -> tuple[DocumentIndex, CachedEmbedder]:
+    """``work / "corpus"`` ingested into a fresh index at ``home`` with the cached embedder."""
     embedder = CachedEmbedder(RESULTS / f"adapt-embeddings-{name}.npz")
-    index = open_index(home / "documents")
+    index = open_index(home)
     index.embedder = embedder
     index.ingest([str(work / "corpus")])
     embedder.save()
+    return index, embedder
+
+
+def adapt_corpus(name: str, train_seconds: float, target: int) -> dict[str, object]:
+    """Ingest corpus ``name``, measure, adapt the model to it, re-embed, measure again."""
+    from assistant.rag.adaptation import adapt_index
+
+    work = Path(tempfile.mkdtemp(prefix=f"rag-adapt-{name}-"))
+    questions = corpus_questions(name, work, target)
+    home = work / "home"
+    index, _ = ingested(name, work, home / "documents")
     before = evaluate(index, questions)
     report = adapt_index(
         home / "documents", home, seconds=train_seconds, force=True, progress=False,
@@ -279,15 +292,8 @@ def adapt_corpus(name: str, train_seconds: float, target: int) -> dict[str, obje
 
 def chunking_corpus(name: str, target: int) -> dict[str, object]:
     """File-level retrieval with word-counted chunks against tokenizer-counted ones."""
-    from corpus.heldout import build as build_heldout
-
     work = Path(tempfile.mkdtemp(prefix=f"rag-chunks-{name}-"))
-    if name == "python":
-        manifest = build(work / "corpus", target)
-    else:
-        manifest = build_heldout(name, work / "corpus", target)
-    questions = manifest["questions"]
-    assert isinstance(questions, list)
+    questions = corpus_questions(name, work, target)
     cache = RESULTS / f"adapt-embeddings-{name}.npz"
     scores, chunks, seconds = {}, {}, {}
     import functools
@@ -341,20 +347,9 @@ def feedback_corpus(name: str, target: int) -> dict[str, object]:
     """Pseudo-relevance feedback on the dense query (Rocchio: the query vector plus ``weight``
     times the mean of the first fused hits' vectors, then fused with the same keyword list)
     against the shipped hybrid, per question, on both halves of the questions."""
-    from corpus.heldout import build as build_heldout
-
     work = Path(tempfile.mkdtemp(prefix=f"rag-feedback-{name}-"))
-    if name == "python":
-        manifest = build(work / "corpus", target)
-    else:
-        manifest = build_heldout(name, work / "corpus", target)
-    questions = manifest["questions"]
-    assert isinstance(questions, list)
-    embedder = CachedEmbedder(RESULTS / f"adapt-embeddings-{name}.npz")
-    index = open_index(work / "documents")
-    index.embedder = embedder
-    index.ingest([str(work / "corpus")])
-    embedder.save()
+    questions = corpus_questions(name, work, target)
+    index, embedder = ingested(name, work, work / "documents")
     stored = index.store.collection.get(include=["embeddings"])
     vectors = {
         str(i): np.asarray(v, dtype=np.float32)

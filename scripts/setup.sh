@@ -23,9 +23,10 @@ echo "setup: installing into $VENV (the first run compiles llama-cpp-python: 7-2
 # llama.cpp does by default) into a folder named by its version and build flags, and
 # installed from there. Intel AMX is left out of the build: llama.cpp's AMX kernels
 # segfault on the first prompt on some Xeons (Sapphire Rapids under a VM, seen here;
-# ggml-org/llama.cpp#20824), and the plain AVX-512 kernels answer the same.
+# ggml-org/llama.cpp#20824); without them it runs on the AVX-512 kernels.
 llama_version=$(grep -o 'llama-cpp-python\[server\]==[0-9.]*' pyproject.toml | cut -d= -f3)
-llama_flags="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+llama_flags=""
+[ "$(uname -m)" = x86_64 ] && llama_flags="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
 llama_key=$(echo "$llama_version $llama_flags $(uname -m) $("$VENV/bin/python" -V)" | sha256sum | cut -c1-12)
 wheels=${XDG_CACHE_HOME:-$HOME/.cache}/assistant/llama-cpp-python/$llama_key
 if ! ls "$wheels"/llama_cpp_python-*.whl >/dev/null 2>&1; then

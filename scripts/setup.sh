@@ -25,9 +25,10 @@ echo "setup: installing into $VENV (the first run compiles llama-cpp-python: 7-2
 # segfault on the first prompt on some Xeons (Sapphire Rapids under a VM, seen here;
 # ggml-org/llama.cpp#20824); without them it runs on the AVX-512 kernels.
 llama_version=$(grep -o 'llama-cpp-python\[server\]==[0-9.]*' pyproject.toml | cut -d= -f3)
+arch=$(uname -m)
 llama_flags=""
-[ "$(uname -m)" = x86_64 ] && llama_flags="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
-llama_key=$(echo "$llama_version $llama_flags $(uname -m) $("$VENV/bin/python" -V)" | sha256sum | cut -c1-12)
+[ "$arch" = x86_64 ] && llama_flags="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+llama_key=$(echo "$llama_version $llama_flags $arch $("$VENV/bin/python" -V)" | sha256sum | cut -c1-12)
 wheels=${XDG_CACHE_HOME:-$HOME/.cache}/assistant/llama-cpp-python/$llama_key
 if ! ls "$wheels"/llama_cpp_python-*.whl >/dev/null 2>&1; then
     echo "setup: compiling llama-cpp-python $llama_version into $wheels" >&2
@@ -46,7 +47,7 @@ import llama_cpp
 from assistant.bundled import bundled_model_path
 llm = llama_cpp.Llama(str(bundled_model_path()), n_ctx=256, verbose=False)
 llm("The quick brown fox jumps over the lazy dog and", max_tokens=4)
-' 2>/dev/null; then
+'; then
     echo "setup: llama-cpp-python $llama_version (built in $wheels) cannot run the bundled model on this CPU; delete that folder and run setup again, or set other build flags in scripts/setup.sh (llama_flags)" >&2
     exit 1
 fi

@@ -25,6 +25,9 @@ from soak_memory import VOCAB
 from soak_zygote import Figures, Log, check, integrity_problems, run_killed, run_to_end, tail
 
 UNIQUE = re.compile(r"\bzq(\d+)x\b")
+# New files per batch at most: a fast CPU doubles the batch (from 15) until runs outlast
+# the kill delays, so every soak gets its kills in about the same number of runs.
+MAX_BATCH = 240
 
 
 def unique_word(n: int) -> str:
@@ -229,10 +232,14 @@ class IngestSoak:
         self.add_docs(self.initial)
         done: set[str] = set()
         pending = 0  # kills whose next run has not yet shown what it skipped
+        fresh = True  # the next run has a whole batch of new work before it
         while figures.kills < kills and figures.runs < 4 * kills:
             log, out = Log(self.logs / f"{figures.runs:04d}.log"), self._out(figures.runs)
             delay = rng.uniform(0.05, self.max_delay_s)
             code = run_killed(lambda: self.write(log), delay, out)  # noqa: B023
+            if code == 0 and fresh:  # a whole batch outran the kill: the next ones get more
+                self.batch = min(2 * self.batch, MAX_BATCH)
+            fresh = False
             pending = self._judge(figures, log, done, pending)
             figures.runs += 1
             if code is None:
@@ -246,6 +253,7 @@ class IngestSoak:
             if code == 0 or len(done) >= len(self.versions):  # it got through: more work
                 self.add_docs(self.batch)
                 done -= set(self.change_docs(rng, 3, figures.runs))
+                fresh = True
         log, out = Log(self.logs / f"{figures.runs:04d}.log"), self._out(figures.runs)
         code = run_to_end(lambda: self.write(log), output=out)
         figures.runs += 1
@@ -256,6 +264,7 @@ class IngestSoak:
         found = self._check(figures, final=True)
         figures.extra = {k: found.get(k) for k in ("files", "chunks", "expected_chunks")}
         figures.extra["unjudged_kills"] = pending
+        figures.extra["last_batch"] = self.batch  # new files a run got at the end
 
     def _out(self, run: int) -> Path:
         return self.logs / f"{run:04d}.out"

@@ -25,7 +25,7 @@ from soak_memory import VOCAB
 from soak_zygote import Figures, Log, check, integrity_problems, run_killed, run_to_end, tail
 
 UNIQUE = re.compile(r"\bzq(\d+)x\b")
-# New files per batch at most: a fast CPU doubles the batch (from 15) until runs outlast
+# New files per batch at most: a fast CPU doubles the batch (from `batch`) until runs outlast
 # the kill delays, so every soak gets its kills in about the same number of runs.
 MAX_BATCH = 240
 

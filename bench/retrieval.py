@@ -22,6 +22,11 @@ seconds). The baseline is the unadapted model in the same run.
 ``python bench/retrieval.py --feedback [CORPUS ...]`` measures pseudo-relevance feedback on
 the dense query (not shipped: it helps the PostgreSQL and SQLite manuals and hurts the FAQ
 corpora; see ``FEEDBACK``), paired against the shipped hybrid on each half of the questions.
+
+``python bench/retrieval.py --model DIR [CORPUS ...]`` measures another sentence-transformers
+model (a directory, as ``rag_embedding_model`` takes) in place of the bundled MiniLM: the
+same corpus ingested twice, the shipped hybrid and dense alone with each model, paired over
+questions, and the cost (ingest seconds of each).
 """
 
 from __future__ import annotations
@@ -56,8 +61,8 @@ DEPTH = 40  # what DocumentIndex.search uses for k=10
 class CachedEmbedder(Embedder):
     """The real embedder with an on-disk cache keyed by text hash (for re-runs only)."""
 
-    def __init__(self, cache: Path) -> None:
-        super().__init__()
+    def __init__(self, cache: Path, model: str | None = None) -> None:
+        super().__init__(model, threads=int(os.environ.get("ASSISTANT_N_THREADS", "1")))
         self.cache_path = cache
         self.cache: dict[str, NDArray[np.float32]] = {}
         if cache.exists():
@@ -393,6 +398,44 @@ def feedback_corpus(name: str, target: int) -> dict[str, object]:
     return result
 
 
+def model_corpus(name: str, model: str, target: int) -> dict[str, object]:
+    """Corpus ``name`` ingested with the bundled model and with ``model``, paired per question."""
+    work = Path(tempfile.mkdtemp(prefix=f"rag-model-{name}-"))
+    questions = corpus_questions(name, work, target)
+    other = Path(model).name
+    scores, seconds, chunks = {}, {}, {}
+    for variant, path, cache in (
+        ("bundled", None, RESULTS / f"adapt-embeddings-{name}.npz"),
+        (other, model, RESULTS / f"model-embeddings-{other}-{name}.npz"),
+    ):
+        embedder = CachedEmbedder(cache, path)
+        index = open_index(work / variant / "documents", embedding_model=path)
+        index.embedder = embedder
+        started = time.perf_counter()
+        index.ingest([str(work / "corpus")])
+        seconds[variant] = round(time.perf_counter() - started, 1)
+        embedder.save()
+        chunks[variant] = index.catalog.chunk_count()
+        scores[variant] = evaluate(index, questions)
+    before, after = scores["bundled"], scores[other]
+    result: dict[str, object] = {
+        "corpus": name,
+        "model": other,
+        "questions": len(questions),
+        "chunks": chunks,
+        "ingest_seconds": seconds,
+        "bundled": {k: round(sum(v) / len(v), 4) for k, v in before.items()},
+        other: {k: round(sum(v) / len(v), 4) for k, v in after.items()},
+        **{
+            f"paired_{key}": paired(before[key], after[key])
+            for key in ("hybrid_ndcg", "hybrid_file_ndcg", "dense_ndcg", "dense_file_ndcg")
+        },
+    }
+    print(json.dumps(result), flush=True)
+    shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
 KEEP = 0.5  # --keep: the share of the tuned weights kept (as adapt.DEFAULT_KEEP)
 
 
@@ -438,6 +481,13 @@ if __name__ == "__main__":
         names = names or ["debian", "devtools", "pgdocs", "sqlitedocs", "python"]
         found = [feedback_corpus(n, 2000 if n == "python" else 1500) for n in names]
         print(json.dumps({"bench": "retrieval-feedback", "corpora": found}))
+    elif "--model" in sys.argv:
+        at = sys.argv.index("--model")
+        model = sys.argv[at + 1]
+        names = [a for a in sys.argv[1:at] + sys.argv[at + 2 :] if not a.startswith("--")]
+        names = names or ["debian", "devtools", "pgdocs", "sqlitedocs"]
+        found = [model_corpus(n, model, 1500) for n in names]
+        print(json.dumps({"bench": "retrieval-model", "model": Path(model).name, "corpora": found}))
     elif "--adapt" in sys.argv:
         main_adapt([a for a in sys.argv[1:] if a != "--adapt"])
     else:

@@ -230,7 +230,10 @@ class SourceCommands:
             if revert or resume:  # a re-embed only
                 rerun = adaptation.revert if revert else adaptation.resume
                 done = rerun(
-                    paths.documents, chroma_server=config.rag_chroma_server, progress=embedded
+                    paths.documents,
+                    embedding_model=config.rag_embedding_model,
+                    chroma_server=config.rag_chroma_server,
+                    progress=embedded,
                 )
                 switched = True
                 message = (

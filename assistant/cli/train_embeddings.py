@@ -9,6 +9,7 @@ import click
 
 from assistant.paths import DataPaths
 from assistant.rag.adapt import DEFAULT_KEEP
+from assistant.rag.embeddings import DEFAULT_MODEL
 
 
 class _Bar:
@@ -50,7 +51,12 @@ class _Bar:
 )
 @click.option("--force", is_flag=True, help="Switch even if it scores no better held out.")
 @click.option("--resume", is_flag=True, help="Finish an interrupted re-embedding.")
-@click.option("--revert", is_flag=True, help="Serve the unadapted model again (re-embeds).")
+@click.option(
+    "--revert",
+    is_flag=True,
+    help="Serve the configured rag_embedding_model (unadapted) again, or after changing it "
+    "(re-embeds).",
+)
 @click.option("--threads", type=int, help="CPU threads for torch (default: half the cores).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON report.")
 def embeddings(
@@ -83,14 +89,18 @@ def embeddings(
     try:
         if revert or resume:  # a re-embed only: back to the unadapted model, or finished
             rerun = adaptation.revert if revert else adaptation.resume
-            done = rerun(paths.documents, chroma_server=config.rag_chroma_server, progress=bar)
+            done = rerun(
+                paths.documents,
+                embedding_model=config.rag_embedding_model,
+                chroma_server=config.rag_chroma_server,
+                progress=bar,
+            )
             bar.close()
             if as_json:
                 click.echo(json.dumps(done.as_dict()))
             else:
-                serving = (
-                    "serving the unadapted model" if revert else f"now serving {done.collection}"
-                )
+                model = config.rag_embedding_model or DEFAULT_MODEL
+                serving = f"serving {model}" if revert else f"now serving {done.collection}"
                 click.echo(f"re-embedded {done.embedded} chunks; {serving}")
             return
         report = adaptation.adapt_index(

@@ -21,7 +21,7 @@ from typing import Any
 from assistant.errors import ConfigError
 from assistant.rag import adapt
 from assistant.rag.embeddings import DEFAULT_MODEL, resolve_model_path
-from assistant.rag.reembed import Embeddings, ReembedReport, pending, reembed
+from assistant.rag.reembed import Embeddings, ReembedReport, base_embeddings, pending, reembed
 
 
 @dataclass
@@ -196,7 +196,12 @@ def adapt_index(
         return report
     target = Embeddings(f"documents-{name}", str(out.resolve()), name)
     done = reembed(
-        index_home, index.catalog, target, server=chroma_server, progress=reembed_progress
+        index_home,
+        index.catalog,
+        target,
+        server=chroma_server,
+        progress=reembed_progress,
+        previous_model=base,
     )
     report.switched, report.reembed = done.switched, done.as_dict()
     say(f"re-embedded {done.embedded} chunks in {done.seconds:.0f} s; now serving {name!r}")
@@ -206,6 +211,7 @@ def adapt_index(
 def resume(
     index_home: Path,
     *,
+    embedding_model: str | None = None,
     chroma_server: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ReembedReport:
@@ -219,18 +225,27 @@ def resume(
     target = pending(index_home)
     if target is None:
         raise ConfigError("no re-embedding to resume")
-    index = open_index(index_home, chroma_server=chroma_server)
-    return reembed(index_home, index.catalog, target, server=chroma_server, progress=progress)
+    index = open_index(index_home, embedding_model=embedding_model, chroma_server=chroma_server)
+    return reembed(
+        index_home,
+        index.catalog,
+        target,
+        server=chroma_server,
+        progress=progress,
+        previous_model=embedding_model,
+    )
 
 
 def revert(
     index_home: Path,
     *,
+    embedding_model: str | None = None,
     chroma_server: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ReembedReport:
-    """Serve the configured (unadapted) model again: its collection is filled (vectors it
-    still holds are reused) and switched to, kill -9 safe as any re-embed.
+    """Serve the configured (unadapted) ``embedding_model`` again, or for the first time
+    after the setting changed: its collection is filled (vectors it still holds are
+    reused) and switched to, kill -9 safe as any re-embed.
 
     Raises:
         ConfigError: a re-embed is unfinished (resume it first).
@@ -241,5 +256,12 @@ def revert(
         raise ConfigError(
             "a re-embedding did not finish; run `assistant train embeddings --resume` first"
         )
-    index = open_index(index_home, chroma_server=chroma_server)
-    return reembed(index_home, index.catalog, Embeddings(), server=chroma_server, progress=progress)
+    index = open_index(index_home, embedding_model=embedding_model, chroma_server=chroma_server)
+    return reembed(
+        index_home,
+        index.catalog,
+        base_embeddings(embedding_model),
+        server=chroma_server,
+        progress=progress,
+        previous_model=embedding_model,
+    )

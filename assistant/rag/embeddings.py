@@ -46,6 +46,16 @@ def resolve_model_path(name_or_path: str | None) -> Path:
     return path
 
 
+def _is_bundled(model: str | None, path: Path) -> bool:
+    """Whether ``path`` (resolved from ``model``) is the bundled model, however named."""
+    if not model or model == DEFAULT_MODEL:
+        return True
+    try:
+        return path.resolve() == resolve_model_path(None).resolve()
+    except ConfigError:  # the bundled model is not installed: this cannot be it
+        return False
+
+
 class Embedder:
     """Encodes passages and queries into normalized vectors (cosine = dot product)."""
 
@@ -58,12 +68,15 @@ class Embedder:
             batch_size: passages per forward pass when indexing.
         """
         self.path = resolve_model_path(model)
+        self.bundled = _is_bundled(model, self.path)
         self.threads = threads
         self.batch_size = batch_size
 
     @property
     def name(self) -> str:
-        """A short name for the model, stored with the index."""
+        """A short name for the model, recorded with the vectors it makes."""
+        if self.bundled:
+            return DEFAULT_MODEL
         return self.path.name if self.path.name != "model" else self.path.parent.name
 
     def model(self) -> Any:

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 import sqlite_utils
 
-from assistant.errors import DocumentNotFoundError
+from assistant.errors import ConfigError, DocumentNotFoundError
 from assistant.rag import fusion
 from assistant.rag.catalog import Catalog, FileStatus
 from assistant.rag.chunking import Chunk, chunk_sections
@@ -136,7 +136,37 @@ class DocumentIndex:
         self.reranker: Any = None
         # Files are embedded together until this many chunks wait (one encode call).
         self.embed_group_chunks = EMBED_GROUP_CHUNKS
+        self._checked: str | None = None  # the embedder name check_model last passed
         self._finish_removals()
+
+    def check_model(self) -> None:
+        """Refuse to mix embedding models: the served vectors must be the embedder's.
+
+        Checked once, before the first dense search or embedding.
+
+        Raises:
+            ConfigError: the vectors were made by another model, or none of the indexed
+                chunks has a vector of this one; the message says how to re-embed.
+        """
+        name = self.embedder.name
+        if self._checked == name:
+            return
+        from assistant.rag.reembed import compatible
+
+        fix = (
+            f"run `assistant train embeddings --revert` to re-embed your documents with "
+            f"{name} (search keeps the old vectors until it is done), or set "
+            f"rag_embedding_model back"
+        )
+        if not compatible(self.store, self.embedder):
+            made = self.store.model or f"a {self.store.dimension()}-dimensional model"
+            raise ConfigError(f"your documents were embedded with {made}, not {name}: {fix}")
+        if self.store.count() == 0 and (chunks := self.catalog.chunk_count()):
+            missing = f"none of your {chunks} indexed chunks is embedded with {name}"
+            raise ConfigError(f"{missing}: {fix}")
+        if self.store.model is None:
+            self.store.record_model(name)
+        self._checked = name
 
     def ingest(
         self,
@@ -281,6 +311,7 @@ class DocumentIndex:
             return []
         started = time.perf_counter()
         texts = [_embed_text(c.heading, c.text) for p in pending for c in p.chunks]
+        self.check_model()
         vectors = self.embedder.encode(texts)
         per_chunk = (time.perf_counter() - started) / max(1, len(texts))
         statuses = []
@@ -312,6 +343,7 @@ class DocumentIndex:
         started = time.perf_counter()
         prefix = f"{digest[:16]}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
         ids = [f"{prefix}-{n}" for n in range(len(chunks))]
+        self.check_model()
         if vectors is None:
             vectors = self.embedder.encode([_embed_text(c.heading, c.text) for c in chunks])
         # Vectors first, then the catalog row: a crash in between leaves the file not
@@ -381,6 +413,7 @@ class DocumentIndex:
         dense: list[tuple[str, float]] = []
         keyword: list[tuple[str, float]] = []
         if mode != "keyword":
+            self.check_model()
             dense = self.store.query(self.embedder.encode([query])[0], depth)
         if mode != "dense":
             keyword = self.catalog.keyword_search(query, depth)
@@ -441,6 +474,9 @@ def open_index(
     # switches both at once); without a switch, the configured model's "documents".
     from assistant.rag.reembed import active
 
-    served = active(home)
+    served = active(home, embedding_model)
+    # A base model switched to by `--revert` gives way to a changed configuration; the
+    # vectors then do not match it, which the first search or ingest says (check_model).
+    model = embedding_model if served.name is None else served.model
     store = open_store(home / "chroma", chroma_server, served.collection)
-    return DocumentIndex(catalog, store, Embedder(served.model or embedding_model))
+    return DocumentIndex(catalog, store, Embedder(model))

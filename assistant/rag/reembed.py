@@ -11,8 +11,10 @@ carries on where the last one stopped.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,7 +24,7 @@ from typing import Any
 
 from assistant.errors import ConfigError
 from assistant.rag.catalog import Catalog
-from assistant.rag.embeddings import Embedder
+from assistant.rag.embeddings import DEFAULT_MODEL, Embedder, resolve_model_path
 from assistant.rag.vectors import COLLECTION, VectorStore, open_store
 
 ACTIVE = "active.json"
@@ -55,9 +57,32 @@ def read_pointer(home: Path, file: str = ACTIVE) -> Embeddings | None:
         raise ConfigError(f"{path} is unreadable ({exc}); fix or delete it") from exc
 
 
-def active(home: Path) -> Embeddings:
-    """The embeddings the index serves now."""
-    return read_pointer(home) or Embeddings()
+def compatible(store: VectorStore, embedder: Embedder) -> bool:
+    """Whether ``store``'s vectors can be ``embedder``'s: the model it recorded, or (a
+    collection made before models were recorded) the length of its vectors."""
+    if store.model is not None:
+        return store.model == embedder.name
+    found = store.dimension()
+    return found is None or found == embedder.dimension
+
+
+def base_embeddings(model: str | None) -> Embeddings:
+    """The collection for a base (not adapted) model: ``documents`` for the bundled one, a
+    collection named after the model's folder for any other, so vectors of two models never
+    share a collection.
+    """
+    if not model or model == DEFAULT_MODEL:
+        return Embeddings()
+    path = resolve_model_path(model).resolve()
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", path.name).strip("._-")[:40] or "model"
+    digest = hashlib.sha1(str(path).encode()).hexdigest()[:8]
+    return Embeddings(f"{COLLECTION}-base-{slug}-{digest}", str(path), None)
+
+
+def active(home: Path, model: str | None = None) -> Embeddings:
+    """The embeddings the index serves now: the switched-to ones, or the configured
+    ``model``'s own collection (:func:`base_embeddings`)."""
+    return read_pointer(home) or base_embeddings(model)
 
 
 def write_pointer(home: Path, value: Embeddings, file: str = ACTIVE) -> None:
@@ -153,24 +178,32 @@ def reembed(
     server: str | None = None,
     batch: int = BATCH,
     progress: Callable[[int, int], None] | None = None,
+    previous_model: str | None = None,
 ) -> ReembedReport:
-    """Fill ``target``'s collection from the catalog, then make it the served one.
+    """Fill ``target``'s collection from the catalog, then make it the served one
+    (``previous_model``: the configured model, served when nothing was switched to).
 
     The collection served before stays untouched until the switch, and is kept after it
-    (a running app may still be reading it); older ones are dropped.
+    (a running app may still be reading it); older ones are dropped. A target that is
+    already served is filled in place (only missing vectors are added). A target holding
+    another model's vectors is emptied first.
     """
     started = time.perf_counter()
-    previous = active(home)
-    if target.collection == previous.collection:  # killed right after the switch: done
-        (home / PENDING).unlink(missing_ok=True)
-        return ReembedReport(target.collection, switched=True)
+    previous = active(home, previous_model)
     write_pointer(home, target, PENDING)
+    embedder = Embedder(target.model)
     store = open_store(home / "chroma", server, target.collection)
-    report = fill(catalog, store, Embedder(target.model), batch=batch, progress=progress)
+    if not compatible(store, embedder):  # another model's vectors: never reused
+        store.recreate()
+    if store.model is None:
+        store.record_model(embedder.name)
+    report = fill(catalog, store, embedder, batch=batch, progress=progress)
     write_pointer(home, target)  # the switch: everything before it was invisible to readers
     report.switched = True
     (home / PENDING).unlink(missing_ok=True)
-    if server is None:  # a shared chroma server's collections are its owner's to drop
+    # A shared chroma server's collections are its owner's to drop; and when the target was
+    # served already (filled in place, or a resume after the switch) nothing was replaced.
+    if server is None and target.collection != previous.collection:
         store.drop_other_collections({target.collection, previous.collection})
     report.seconds = time.perf_counter() - started
     return report

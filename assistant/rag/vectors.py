@@ -30,6 +30,31 @@ class VectorStore:
             collection, embedding_function=None, metadata={"hnsw:space": "cosine"}
         )
 
+    @property
+    def model(self) -> str | None:
+        """The embedding model whose vectors this collection holds, as recorded by
+        :meth:`record_model` (None: not recorded, as in collections made before)."""
+        found = (self.collection.metadata or {}).get("model")
+        return str(found) if found else None
+
+    def record_model(self, name: str) -> None:
+        """Record ``name`` as the model of this collection's vectors."""
+        metadata = {k: v for k, v in (self.collection.metadata or {}).items() if ":" not in k}
+        self.collection.modify(metadata={**metadata, "model": name})
+
+    def dimension(self) -> int | None:
+        """The length of the stored vectors (None when there are none)."""
+        got = self.collection.get(limit=1, include=["embeddings"])
+        vectors = got.get("embeddings")
+        return len(vectors[0]) if vectors is not None and len(vectors) else None
+
+    def recreate(self) -> None:
+        """Empty the collection (it held another model's vectors), keeping its name."""
+        self.client.delete_collection(self.name)
+        self.collection = self.client.get_or_create_collection(
+            self.name, embedding_function=None, metadata={"hnsw:space": "cosine"}
+        )
+
     def add(self, ids: list[str], vectors: NDArray[np.float32], paths: list[str]) -> None:
         """Store one vector per chunk id, tagged with the file it came from."""
         for start in range(0, len(ids), _BATCH):

@@ -124,5 +124,5 @@ async def test_adapt_revert_goes_back_to_the_unadapted_model(ingested: Path, hom
         await settle(app, pilot)
         assert app.services.index.store.name == "documents-x"
         await _send(app, pilot, "/adapt revert")
-        assert _notifications(app)[-1] == "search serves the unadapted model again"
+        assert _notifications(app)[-1] == "search serves all-minilm-l6-v2"
         assert app.services.index.store.name == "documents" == active(documents).collection

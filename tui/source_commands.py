@@ -210,6 +210,7 @@ class SourceCommands:
 
     def _adapt(self, seconds: float, resume: bool, revert: bool = False) -> None:
         from assistant.rag import adaptation
+        from assistant.rag.embeddings import DEFAULT_MODEL
 
         host, ui = self.host, self.host.ui
         config = host.services.config
@@ -237,7 +238,7 @@ class SourceCommands:
                 )
                 switched = True
                 message = (
-                    "search serves the unadapted model again"
+                    f"search serves {Path(config.rag_embedding_model or DEFAULT_MODEL).name}"
                     if revert
                     else f"re-embedded {done.embedded} chunks; search adapted"
                 )

@@ -154,8 +154,9 @@ class DocumentIndex:
         from assistant.rag.reembed import compatible
 
         fix = (
-            f"run `assistant train embeddings --revert` to re-embed your documents with "
-            f"{name} (search keeps the old vectors until it is done), or set "
+            f"run `assistant train embeddings --revert` (in the app: /adapt revert) to "
+            f"re-embed your documents with "
+            f"{name} (once; the old vectors are kept, so going back is quick), or set "
             f"rag_embedding_model back"
         )
         if not compatible(self.store, self.embedder):

@@ -472,7 +472,7 @@ def open_index(
         )
     catalog = Catalog(db)
     # The served collection and the model that made it (`assistant train embeddings`
-    # switches both at once); without a switch, the configured model's "documents".
+    # switches both at once); without a switch, the configured model's own collection.
     from assistant.rag.reembed import active
 
     served = active(home, embedding_model)

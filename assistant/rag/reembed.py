@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from assistant.errors import ConfigError
 from assistant.rag.catalog import Catalog
 from assistant.rag.embeddings import DEFAULT_MODEL, Embedder, resolve_model_path
 from assistant.rag.vectors import COLLECTION, VectorStore, open_store
+from assistant.registry import default_name
 
 ACTIVE = "active.json"
 PENDING = "pending.json"
@@ -74,9 +74,8 @@ def base_embeddings(model: str | None) -> Embeddings:
     if not model or model == DEFAULT_MODEL:
         return Embeddings()
     path = resolve_model_path(model).resolve()
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", path.name).strip("._-")[:40] or "model"
-    digest = hashlib.sha1(str(path).encode()).hexdigest()[:8]
-    return Embeddings(f"{COLLECTION}-base-{slug}-{digest}", str(path), None)
+    digest = hashlib.sha1(str(path).encode()).hexdigest()[:8]  # two folders of one name
+    return Embeddings(f"{COLLECTION}-base-{default_name(path)}-{digest}", str(path), None)
 
 
 def active(home: Path, model: str | None = None) -> Embeddings:

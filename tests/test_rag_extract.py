@@ -164,6 +164,38 @@ def test_a_paragraph_under_a_term_line_has_the_term_around_every_sentence() -> N
     assert spans([hit("It ends here.\nNext line.")])[-1].around == "It ends here."
 
 
+def test_a_sentence_under_a_term_line_is_quoted_under_that_term() -> None:
+    # A reference page: the answer to "which subcommand checks a bundle?" is the term the
+    # paragraph describes, not in the paragraph itself.
+    text = (
+        "create <file>\n"
+        "Used to create a bundle named file.\n"
+        "verify <file>\n"
+        "Used to check that a bundle file is valid. It also checks the prerequisites.\n"
+        "A closing remark."
+    )
+    question = "How can I check that a bundle file is valid?"
+    ranked = candidates(question, [hit(text)], None, SINGLE)
+    best = ranked[0]
+    assert best.text == "Used to check that a bundle file is valid."
+    assert best.label == "verify <file>"
+    assert quote(best, SINGLE) == (
+        "“verify <file>: Used to check that a bundle file is valid.” [1]"
+    )
+    # The term heads the paragraph under it only, and is never repeated in one quote.
+    by_text = {c.text: c for c in ranked}
+    assert by_text["A closing remark."].label == ""
+    assert by_text["It also checks the prerequisites."].label == "verify <file>"
+    assert quote(by_text["verify <file>"], SINGLE) == "“verify <file>” [1]"
+    # Off, the quote is the sentence alone; a long quote keeps the term and cuts the text.
+    assert quote(best, replace(SINGLE, label=False)) == (
+        "“Used to check that a bundle file is valid.” [1]"
+    )
+    cut = quote(best, SINGLE, max_chars=40)
+    assert cut.startswith("“verify <file>: Used to") and cut.endswith("…” [1]")
+    assert len(cut) <= 40 + len("“” [1]")
+
+
 def _candidate(text: str, before: str = "", after: str = "") -> Candidate:
     return Candidate(1, text, 1, 0.0, 0.0, 0.0, False, before=before, after=after)
 

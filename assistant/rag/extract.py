@@ -62,21 +62,21 @@ TERM_WORDS = 8
 class Weights:
     """How a span's features add up to its score, and the score an answer needs.
 
-    Tuned on the even-numbered questions of bench/docqa.py's two corpora (sqlite3-doc and
-    postgresql-doc-15); the odd-numbered ones report them.
+    Tuned on the even-numbered questions of bench/docqa.py's three corpora (sqlite3-doc,
+    postgresql-doc-15 and git-doc); the odd-numbered ones report them.
     """
 
     lexical: float = 0.6  # share of the question's words (rarer ones count more) in it
-    context: float = 0.15  # the same share in its heading, paragraph subject, sentence before
+    context: float = 0.3  # the same share in its heading, paragraph subject, sentence before
     number: float = 0.1  # the question asks for a number and the span has a new one
     rank: float = 0.0  # taken off per place its source is below the first
     span: float = 0.05  # taken off a two-sentence span
-    short: float = 0.2  # taken off a span of fewer than MIN_WORDS content words (a fragment)
-    default: float = 0.3  # the question asks for a default and the span states one
+    short: float = 0.0  # taken off a span of fewer than MIN_WORDS content words (a fragment)
+    default: float = 0.1  # the question asks for a default and the span states one
     term: float = 0.2  # taken off a term or title line alone (it names, it does not answer)
     # Refuse when the question names something (MySQL, Oracle, GitHub) no source mentions.
     names: bool = True
-    min_score: float = 0.746  # below this, nothing supports an answer
+    min_score: float = 0.6046  # below this, nothing supports an answer
     # How the chosen span is quoted (see :func:`quote`): with the sentence after it, and
     # with the one before it when it opens by pointing back ("This function returns ...").
     follow: bool = True
@@ -84,6 +84,10 @@ class Weights:
     # A question asking for a default or a quantity whose span does not hold one: the next
     # sentence of the chunk that does (within SEEK_SENTENCES) is quoted after it, with "…".
     seek: bool = True
+    # A span in a paragraph under a term line (an option, a parameter, a subcommand) is
+    # quoted after that term, "verify <file>: Used to check that a bundle file is valid":
+    # what it describes is often the answer ("which option ...").
+    label: bool = True
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,7 @@ class Candidate:
     before: str = ""  # the sentence before the span in its chunk ("" at the start)
     after: str = ""  # the sentence after it ("" at the end)
     value: str = ""  # a later sentence holding the default or number asked for, if any
+    label: str = ""  # the term line its paragraph describes ("verify <file>"), if any
 
 
 def stems(text: str) -> set[str]:
@@ -148,6 +153,7 @@ class Span:
     after: str
     rest: tuple[str, ...] = ()  # the sentences after it in the chunk (SEEK_SENTENCES at most)
     term: bool = False  # it is a term or title line ("Maximum Number Of Attached Databases")
+    label: str = ""  # the term line its paragraph describes ("verify <file>"), if any
 
 
 def spans(hits: Sequence[Hit]) -> list[Span]:
@@ -164,6 +170,7 @@ def spans(hits: Sequence[Hit]) -> list[Span]:
         parts: list[str] = []
         subjects: list[str] = []
         terms: list[bool] = []  # whether each part is a term line
+        labels: list[str] = []  # the term line above each part's paragraph ("" if none)
         term = ""
         for line in hit.text.split("\n"):
             pieces = sentences(line)
@@ -172,6 +179,7 @@ def spans(hits: Sequence[Hit]) -> list[Span]:
             subject = f"{term} {pieces[0]}".strip()
             parts += pieces
             subjects += [subject] * len(pieces)
+            labels += [term] * len(pieces)
             term = line.strip() if _is_term(line) else ""
             terms += [bool(term) and len(pieces) == 1] * len(pieces)
         for i, sentence in enumerate(parts):
@@ -179,11 +187,13 @@ def spans(hits: Sequence[Hit]) -> list[Span]:
             subject = subjects[i] if subjects[i] not in (sentence, before) else ""
             around = " ".join(t for t in (hit.heading, subject, before) if t)
             rest = tuple(parts[i + 1 : i + 1 + SEEK_SENTENCES])
-            found.append(Span(n, sentence, around, 1, before, _at(parts, i + 1), rest, terms[i]))
+            after = _at(parts, i + 1)
+            found.append(Span(n, sentence, around, 1, before, after, rest, terms[i], labels[i]))
             # A pair never ends on a term line: that names the next entry, not this one.
             if i + 1 < len(parts) and not terms[i + 1]:
                 pair = f"{sentence} {parts[i + 1]}"
-                found.append(Span(n, pair, around, 2, before, _at(parts, i + 2), rest[1:]))
+                after = _at(parts, i + 2)
+                found.append(Span(n, pair, around, 2, before, after, rest[1:], label=labels[i]))
     return found
 
 
@@ -242,6 +252,7 @@ def features(question: str, hits: Sequence[Hit], encode: Encode | None) -> list[
                 words=len(words[i]),
                 states_default=asks_default and _DEFAULT.search(p.text) is not None,
                 term=p.term,
+                label=p.label,
                 before=p.before,
                 after=p.after,
                 value=""
@@ -363,9 +374,19 @@ def _joined(before: str, text: str, after: str, value: str) -> str:
     return f"{out} … {value}" if value else out
 
 
+def label(candidate: Candidate, weights: Weights = Weights()) -> str:
+    """The term an extractive answer quotes ``candidate`` under ("verify <file>: "), or ""
+    when it has none, ``weights.label`` is off, or the quote names it already."""
+    term = candidate.label.strip()
+    before, text, _, _ = quoted_parts(candidate, weights)
+    if not (weights.label and term) or term in text or term in before:
+        return ""
+    return f"{term}: "
+
+
 def quoted_text(candidate: Candidate, weights: Weights = Weights()) -> str:
     """The text an extractive answer quotes for ``candidate`` (before any shortening)."""
-    return _joined(*quoted_parts(candidate, weights))
+    return label(candidate, weights) + _joined(*quoted_parts(candidate, weights))
 
 
 def _cut(text: str, max_chars: int) -> str:
@@ -385,6 +406,8 @@ def quote(
     was asked for.
     """
     before, text, after, value = quoted_parts(candidate, weights)
+    term = label(candidate, weights)
+    max_chars = max(max_chars - len(term), 1)
     if len(_joined(before, text, after, value)) > max_chars:
         after = ""
     if len(_joined(before, text, after, value)) > max_chars:
@@ -392,7 +415,7 @@ def quote(
     if value and len(_joined(before, text, after, value)) > max_chars:
         value = _cut(value, max_chars // 2)
         text = _cut(text, max(max_chars - len(value) - 3, 1))
-    return f"“{_cut(_joined(before, text, after, value), max_chars)}” [{candidate.n}]"
+    return f"“{term}{_cut(_joined(before, text, after, value), max_chars)}” [{candidate.n}]"
 
 
 def quote_grammar(ranked: Sequence[Candidate], limit: int = 3, weights: Weights = Weights()) -> str:

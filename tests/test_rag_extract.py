@@ -170,29 +170,35 @@ def test_a_sentence_under_a_term_line_is_quoted_under_that_term() -> None:
     text = (
         "create <file>\n"
         "Used to create a bundle named file.\n"
+        "-v\n"
         "verify <file>\n"
         "Used to check that a bundle file is valid. It also checks the prerequisites.\n"
+        "Second paragraph.\n"
+        "Third paragraph.\n"
         "A closing remark."
     )
     question = "How can I check that a bundle file is valid?"
     ranked = candidates(question, [hit(text)], None, SINGLE)
     best = ranked[0]
     assert best.text == "Used to check that a bundle file is valid."
-    assert best.label == "verify <file>"
+    # Term lines in a row are one entry's names.
+    assert best.label == "-v, verify <file>"
     assert quote(best, SINGLE) == (
-        "“verify <file>: Used to check that a bundle file is valid.” [1]"
+        "“-v, verify <file>: Used to check that a bundle file is valid.” [1]"
     )
-    # The term heads the paragraph under it only, and is never repeated in one quote.
+    # The terms head the next LABEL_LINES paragraphs, and are never repeated in one quote.
     by_text = {c.text: c for c in ranked}
+    assert by_text["It also checks the prerequisites."].label == "-v, verify <file>"
+    assert by_text["Third paragraph."].label == "-v, verify <file>"
     assert by_text["A closing remark."].label == ""
-    assert by_text["It also checks the prerequisites."].label == "verify <file>"
+    assert by_text["Used to create a bundle named file."].label == "create <file>"
     assert quote(by_text["verify <file>"], SINGLE) == "“verify <file>” [1]"
     # Off, the quote is the sentence alone; a long quote keeps the term and cuts the text.
     assert quote(best, replace(SINGLE, label=False)) == (
         "“Used to check that a bundle file is valid.” [1]"
     )
     cut = quote(best, SINGLE, max_chars=40)
-    assert cut.startswith("“verify <file>: Used to") and cut.endswith("…” [1]")
+    assert cut.startswith("“-v, verify <file>: Used to") and cut.endswith("…” [1]")
     assert len(cut) <= 40 + len("“” [1]")
 
 

@@ -56,6 +56,7 @@ MAX_QUOTE_CHARS = 400
 SEEK_SENTENCES = 4
 MIN_WORDS = 4
 TERM_WORDS = 8
+LABEL_LINES = 3  # the paragraphs under a term line quoted under it
 
 
 @dataclass(frozen=True)
@@ -170,8 +171,9 @@ def spans(hits: Sequence[Hit]) -> list[Span]:
         parts: list[str] = []
         subjects: list[str] = []
         terms: list[bool] = []  # whether each part is a term line
-        labels: list[str] = []  # the term line above each part's paragraph ("" if none)
-        term = ""
+        labels: list[str] = []  # the entry's term lines above each part ("" if none)
+        term = label_text = ""
+        label_lines = 0  # paragraphs since the term lines
         for line in hit.text.split("\n"):
             pieces = sentences(line)
             if not pieces:
@@ -179,8 +181,16 @@ def spans(hits: Sequence[Hit]) -> list[Span]:
             subject = f"{term} {pieces[0]}".strip()
             parts += pieces
             subjects += [subject] * len(pieces)
-            labels += [term] * len(pieces)
-            term = line.strip() if _is_term(line) else ""
+            this_term = line.strip() if _is_term(line) else ""
+            if this_term:  # "-S" then "--staged": one entry's names, "-S, --staged"
+                label_text = f"{label_text}, {this_term}" if term else this_term
+                label_lines = 0
+                labels += [""] * len(pieces)
+            else:
+                label_lines += 1
+                label_text = label_text if label_lines <= LABEL_LINES else ""
+                labels += [label_text] * len(pieces)
+            term = this_term
             terms += [bool(term) and len(pieces) == 1] * len(pieces)
         for i, sentence in enumerate(parts):
             before = parts[i - 1] if i else ""

@@ -32,7 +32,7 @@ Systems, each over the same retrieved hits (top 5, min similarity 0.3, as shippe
 Also: the retrieval ceiling (share of answerable questions whose gold string is in the top 3
 retrieved chunks) and AUROC of each answer's confidence for telling right from wrong.
 Run: ``python bench/docqa.py``, 1 llama.cpp thread; the last line printed is one JSON object
-(``--no-model`` scores the extractive answers only, in about a minute once embeddings are
+(``--no-model`` scores the extractive answers only, in about 4 minutes once embeddings are
 cached under bench/results/).
 
 Measured 2026-12-03 (AMD EPYC, ``--no-model``), all three corpora, held-out half (101
@@ -48,7 +48,7 @@ Earlier, sqlite3-doc only: guided 0.50, generative 0.18; confidence AUROC (right
 answered questions) generative 0.848. Model systems vary by about one question between
 runs (llama.cpp's prefix cache changes the arithmetic slightly, even greedy).
 
-Flags: ``--no-model`` (extractive only, about a minute), ``--held-out-only`` (the model
+Flags: ``--no-model`` (extractive only, about 4 minutes), ``--held-out-only`` (the model
 answers the held-out half alone), ``--baseline-only`` (of the model's systems, the baseline),
 ``--model DIR`` (another embedding model for retrieval and span scoring, as
 ``rag_embedding_model`` takes; the weights are tuned for it).

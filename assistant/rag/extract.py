@@ -85,9 +85,9 @@ class Weights:
     # A question asking for a default or a quantity whose span does not hold one: the next
     # sentence of the chunk that does (within SEEK_SENTENCES) is quoted after it, with "…".
     seek: bool = True
-    # A span in a paragraph under a term line (an option, a parameter, a subcommand) is
-    # quoted after that term, "verify <file>: Used to check that a bundle file is valid":
-    # what it describes is often the answer ("which option ...").
+    # A span in the LABEL_LINES paragraphs under a term line (an option, a parameter, a
+    # subcommand) is quoted after that term, "verify <file>: Used to check that a bundle
+    # file is valid": what it describes is often the answer ("which option ...").
     label: bool = True
 
 
@@ -115,7 +115,7 @@ class Candidate:
     before: str = ""  # the sentence before the span in its chunk ("" at the start)
     after: str = ""  # the sentence after it ("" at the end)
     value: str = ""  # a later sentence holding the default or number asked for, if any
-    label: str = ""  # the term line its paragraph describes ("verify <file>"), if any
+    label: str = ""  # the entry's term lines it is under ("-S, --staged"), if any
 
 
 def stems(text: str) -> set[str]:
@@ -154,7 +154,7 @@ class Span:
     after: str
     rest: tuple[str, ...] = ()  # the sentences after it in the chunk (SEEK_SENTENCES at most)
     term: bool = False  # it is a term or title line ("Maximum Number Of Attached Databases")
-    label: str = ""  # the term line its paragraph describes ("verify <file>"), if any
+    label: str = ""  # the entry's term lines it is under ("-S, --staged"), if any
 
 
 def spans(hits: Sequence[Hit]) -> list[Span]:
@@ -164,7 +164,9 @@ def spans(hits: Sequence[Hit]) -> list[Span]:
     columns in a table ... The default setting for SQLITE_MAX_COLUMN is 2000."). What is
     around a span is its heading, its paragraph's subject (the term line above the
     paragraph, as a definition list or a parameter reference has one, and the paragraph's
-    first sentence) and the sentence before it.
+    first sentence) and the sentence before it. A span's label is the entry it is under:
+    the term lines above it (several in a row name one entry: "-S", "--staged"), for the
+    LABEL_LINES paragraphs after them.
     """
     found = []
     for n, hit in enumerate(hits, 1):

@@ -193,6 +193,9 @@ def test_a_sentence_under_a_term_line_is_quoted_under_that_term() -> None:
     assert by_text["A closing remark."].label == ""
     assert by_text["Used to create a bundle named file."].label == "create <file>"
     assert quote(by_text["verify <file>"], SINGLE) == "“verify <file>” [1]"
+    # Lines of a code block are not an entry's names: what follows them has no label.
+    block = "$ git config x\n$ git push\nUsername: me\nPassword: secret\nThe helper keeps it."
+    assert [s.label for s in spans([hit(block)]) if s.text == "The helper keeps it."] == [""]
     # Off, the quote is the sentence alone; a long quote keeps the term and cuts the text.
     assert quote(best, replace(SINGLE, label=False)) == (
         "“Used to check that a bundle file is valid.” [1]"

@@ -177,7 +177,7 @@ def spans(hits: Sequence[Hit]) -> list[Span]:
         terms: list[bool] = []  # whether each part is a term line
         labels: list[str] = []  # the entry's term lines above each part ("" if none)
         term = label_text = ""
-        label_lines = names = 0  # paragraphs since the term lines; term lines in the run
+        label_lines = run = 0  # paragraphs since the term lines; term lines in the run
         for line in hit.text.split("\n"):
             pieces = sentences(line)
             if not pieces:
@@ -187,14 +187,14 @@ def spans(hits: Sequence[Hit]) -> list[Span]:
             subjects += [subject] * len(pieces)
             this_term = line.strip() if _is_term(line) else ""
             if this_term:  # "-S" then "--staged": one entry's names, "-S, --staged"
-                names = names + 1 if term else 1
+                run = run + 1 if term else 1
                 label_text = f"{label_text}, {this_term}" if term else this_term
                 label_lines = 0
                 labels += [""] * len(pieces)
             else:
                 label_lines += 1
                 # More names than an entry has are a code block or a list, not a label.
-                named = names <= LABEL_NAMES and len(label_text) <= LABEL_CHARS
+                named = run <= LABEL_NAMES and len(label_text) <= LABEL_CHARS
                 label_text = label_text if label_lines <= LABEL_LINES and named else ""
                 labels += [label_text] * len(pieces)
             term = this_term

@@ -176,8 +176,9 @@ def spans(hits: Sequence[Hit]) -> list[Span]:
         subjects: list[str] = []
         terms: list[bool] = []  # whether each part is a term line
         labels: list[str] = []  # the entry's term lines above each part ("" if none)
-        term = label_text = ""
-        label_lines = run = 0  # paragraphs since the term lines; term lines in the run
+        term = ""
+        entry: list[str] = []  # the last run of term lines ("-S", "--staged")
+        label_lines = 0  # paragraphs since it
         for line in hit.text.split("\n"):
             pieces = sentences(line)
             if not pieces:
@@ -187,16 +188,15 @@ def spans(hits: Sequence[Hit]) -> list[Span]:
             subjects += [subject] * len(pieces)
             this_term = line.strip() if _is_term(line) else ""
             if this_term:  # "-S" then "--staged": one entry's names, "-S, --staged"
-                run = run + 1 if term else 1
-                label_text = f"{label_text}, {this_term}" if term else this_term
+                entry = [*entry, this_term] if term else [this_term]
                 label_lines = 0
                 labels += [""] * len(pieces)
             else:
                 label_lines += 1
+                names_it = ", ".join(entry)
                 # More names than an entry has are a code block or a list, not a label.
-                named = run <= LABEL_NAMES and len(label_text) <= LABEL_CHARS
-                label_text = label_text if label_lines <= LABEL_LINES and named else ""
-                labels += [label_text] * len(pieces)
+                named = len(entry) <= LABEL_NAMES and len(names_it) <= LABEL_CHARS
+                labels += [names_it if named and label_lines <= LABEL_LINES else ""] * len(pieces)
             term = this_term
             terms += [bool(term) and len(pieces) == 1] * len(pieces)
         for i, sentence in enumerate(parts):
@@ -391,11 +391,11 @@ def _joined(before: str, text: str, after: str, value: str) -> str:
     return f"{out} … {value}" if value else out
 
 
-def label(candidate: Candidate, weights: Weights = Weights()) -> str:
+def _label(candidate: Candidate, weights: Weights, before: str, text: str) -> str:
     """The term an extractive answer quotes ``candidate`` under ("verify <file>: "), or ""
-    when it has none, ``weights.label`` is off, or the quote names it already."""
+    when it has none, ``weights.label`` is off, or its quoted ``before`` and ``text`` (from
+    :func:`quoted_parts`) name it already."""
     term = candidate.label.strip()
-    before, text, _, _ = quoted_parts(candidate, weights)
     if not (weights.label and term) or term in text or term in before:
         return ""
     return f"{term}: "
@@ -403,7 +403,8 @@ def label(candidate: Candidate, weights: Weights = Weights()) -> str:
 
 def quoted_text(candidate: Candidate, weights: Weights = Weights()) -> str:
     """The text an extractive answer quotes for ``candidate`` (before any shortening)."""
-    return label(candidate, weights) + _joined(*quoted_parts(candidate, weights))
+    parts = quoted_parts(candidate, weights)
+    return _label(candidate, weights, parts[0], parts[1]) + _joined(*parts)
 
 
 def _cut(text: str, max_chars: int) -> str:
@@ -423,7 +424,7 @@ def quote(
     was asked for.
     """
     before, text, after, value = quoted_parts(candidate, weights)
-    term = label(candidate, weights)
+    term = _label(candidate, weights, before, text)
     max_chars = max(max_chars - len(term), 1)
     if len(_joined(before, text, after, value)) > max_chars:
         after = ""

@@ -40,6 +40,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -185,9 +186,16 @@ def by_file(index: DocumentIndex, ranked: list[str]) -> list[str]:
     return list(seen)
 
 
-def evaluate(index: DocumentIndex, questions: list[dict[str, object]]) -> dict[str, list[float]]:
-    """Per-question nDCG@10 / R@10 of hybrid and dense, at chunk and file level."""
+def evaluate(
+    index: DocumentIndex, questions: list[dict[str, object]], alone: bool = False
+) -> dict[str, list[float]]:
+    """Per-question nDCG@10 / R@10 of hybrid and dense, at chunk and file level.
+
+    ``alone``: the served model of a blend (an adapted one) without the model blended with
+    it, from the first part of each stored vector (what --blend 1 would serve).
+    """
     out: dict[str, list[float]] = {}
+    rankings = _unblended(index) if alone else index.rankings
     for q in questions:
         sources = [str(x) for x in q.get("sources") or [q["source"]]]  # type: ignore[attr-defined]
         relevant = {
@@ -197,7 +205,7 @@ def evaluate(index: DocumentIndex, questions: list[dict[str, object]]) -> dict[s
                 "SELECT id FROM chunks WHERE path = ?", [source]
             )
         }
-        r = index.rankings(str(q["question"]), DEPTH, "hybrid")
+        r = rankings(str(q["question"]), DEPTH, "hybrid")
         for name, ranking in (("hybrid", r.final), ("dense", r.dense)):
             ids = [i for i, _ in ranking]
             ndcg, recall, _ = metrics(ids, relevant)
@@ -210,6 +218,34 @@ def evaluate(index: DocumentIndex, questions: list[dict[str, object]]) -> dict[s
             ):
                 out.setdefault(key, []).append(value)
     return out
+
+
+def _unblended(index: DocumentIndex) -> Any:
+    """``index.rankings`` with the dense part from the blended model's own share alone."""
+    from assistant.rag.index import Rankings
+
+    own = index.embedder.dimension - index.embedder.partner.dimension  # type: ignore[union-attr]
+    ids: list[str] = []
+    rows: list[NDArray[np.float32]] = []
+    offset = 0
+    while True:  # every stored vector, in pages
+        page = index.store.collection.get(include=["embeddings"], limit=1000, offset=offset)
+        ids += [str(i) for i in page["ids"]]
+        rows += [np.asarray(v[:own], dtype=np.float32) for v in page["embeddings"]]
+        if len(page["ids"]) < 1000:
+            break
+        offset += len(page["ids"])
+    matrix = np.stack(rows)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+
+    def rankings(query: str, depth: int, mode: str = "hybrid") -> Rankings:
+        scores = matrix @ index.embedder._encode([query])[0]
+        top = np.argsort(-scores)[:depth]
+        dense = [(ids[i], float(scores[i])) for i in top]
+        keyword = index.catalog.keyword_search(query, depth)
+        return Rankings(dense, keyword, fusion.fuse(dense, keyword))
+
+    return rankings
 
 
 def paired(before: list[float], after: list[float], seed: int = 0) -> dict[str, float]:
@@ -265,9 +301,12 @@ def adapt_corpus(name: str, train_seconds: float, target: int) -> dict[str, obje
     before = evaluate(index, questions)
     report = adapt_index(
         home / "documents", home, seconds=train_seconds, force=True, progress=False,
-        say=lambda line: print(f"[{name}] {line}", flush=True), keep=KEEP,
+        say=lambda line: print(f"[{name}] {line}", flush=True), keep=KEEP, blend=BLEND,
     )  # fmt: skip
-    after = evaluate(open_index(home / "documents"), questions)
+    served = open_index(home / "documents")
+    after = evaluate(served, questions)
+    # The adapted model alone (without the base blended in), from the same vectors.
+    alone = evaluate(served, questions, alone=True) if served.embedder.partner else after
     summary = {k: round(sum(v) / len(v), 4) for k, v in before.items()}
     adapted = {k: round(sum(v) / len(v), 4) for k, v in after.items()}
     reembed = report.reembed or {}
@@ -280,6 +319,9 @@ def adapt_corpus(name: str, train_seconds: float, target: int) -> dict[str, obje
         "paired_hybrid_ndcg": paired(before["hybrid_ndcg"], after["hybrid_ndcg"]),
         "paired_hybrid_file_ndcg": paired(before["hybrid_file_ndcg"], after["hybrid_file_ndcg"]),
         "paired_dense_ndcg": paired(before["dense_ndcg"], after["dense_ndcg"]),
+        "adapted_alone": {k: round(sum(v) / len(v), 4) for k, v in alone.items()},
+        "paired_adapted_alone_hybrid_ndcg": paired(before["hybrid_ndcg"], alone["hybrid_ndcg"]),
+        "paired_blend_vs_alone_hybrid_ndcg": paired(alone["hybrid_ndcg"], after["hybrid_ndcg"]),
         "held_out_pairs": report.held_out,
         "held_out_ndcg_current": round(report.current_score, 4),
         "held_out_ndcg_adapted": round(report.adapted_score, 4),
@@ -437,6 +479,7 @@ def model_corpus(name: str, model: str, target: int) -> dict[str, object]:
 
 
 KEEP = 0.5  # --keep: the share of the tuned weights kept (as adapt.DEFAULT_KEEP)
+BLEND = 0.5  # --blend: the adapted model's share of search similarity (as adapt.DEFAULT_BLEND)
 
 
 def main_adapt(argv: list[str]) -> None:
@@ -452,6 +495,9 @@ def main_adapt(argv: list[str]) -> None:
         elif arg == "--keep":
             global KEEP
             KEEP = float(next(args))
+        elif arg == "--blend":
+            global BLEND
+            BLEND = float(next(args))
         elif arg == "--target":
             target = int(next(args))
         else:
@@ -464,6 +510,7 @@ def main_adapt(argv: list[str]) -> None:
                 "bench": "retrieval-adapt",
                 "train_seconds_budget": seconds,
                 "keep": KEEP,
+                "blend": BLEND,
                 "seconds": round(time.perf_counter() - started, 1),
                 "corpora": results,
             }

@@ -20,9 +20,16 @@ import pytest
 from click.testing import CliRunner
 
 from assistant.cli import cli
+from assistant.errors import ConfigError
 from assistant.rag import adapt
 from assistant.rag.adaptation import adapt_index, mine, resume
-from assistant.rag.embeddings import resolve_model_path
+from assistant.rag.embeddings import (
+    BLEND_FILE,
+    DEFAULT_MODEL,
+    Embedder,
+    resolve_model_path,
+    write_blend,
+)
 from assistant.rag.index import open_index
 from assistant.rag.reembed import ACTIVE, PENDING, Embeddings, active, reembed
 from assistant.rag.vectors import open_store
@@ -141,9 +148,59 @@ def test_training_changes_the_weights_registers_the_model_and_switches_after_ree
     after = open_index(documents)
     assert after.store.name == "documents-mine" and after.store.count() == chunk_count
     assert after.embedder.path == entry.path
+    # Saved as a blend with the base model: both models' vectors, joined (384 + 384).
+    blend = json.loads((entry.path / BLEND_FILE).read_text())
+    assert blend == {"with": DEFAULT_MODEL, "weight": adapt.DEFAULT_BLEND}
+    assert after.embedder.partner is not None and after.store.dimension() == 768
     assert after.search("how do I descale the kettle", k=3)
     # The collection served before is kept (a running app may still read it).
     assert open_store(documents / "chroma", None, "documents").count() == chunk_count
+
+
+def test_a_blend_scores_with_both_models_in_its_weights_share(tmp_path: Path) -> None:
+    """A blend's dot product is w * its own cosine + (1 - w) * the other model's."""
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+    own = _worse_model(tmp_path / "own")  # a model that ranks unlike the bundled one
+    write_blend(own, resolve_model_path(None), 0.3)
+    texts = ["how do I descale the kettle", "Descaling: boil vinegar and water.", "Tyres: 100 psi"]
+    blended = Embedder(str(own)).encode(texts)
+    assert blended.shape == (3, 768)
+    assert np.allclose(np.linalg.norm(blended, axis=1), 1.0, atol=1e-5)
+    a = SentenceTransformer(str(own), device="cpu").encode(texts, normalize_embeddings=True)
+    b = Embedder().encode(texts)
+    expected = 0.3 * (a @ a.T) + 0.7 * (b @ b.T)
+    assert np.allclose(blended @ blended.T, expected, atol=1e-5)
+    assert not np.allclose(a @ a.T, b @ b.T, atol=1e-2)  # the two parts really differ
+
+
+@pytest.mark.parametrize(
+    "content, says",
+    [
+        ('{"with": "all-minilm-l6-v2", "weight": 1.5}', "a weight between 0 and 1"),
+        ('{"weight": 0.5}', "is unreadable"),
+        ("not json", "is unreadable"),
+    ],
+)
+def test_a_bad_blend_file_is_named_with_the_fix(tmp_path: Path, content: str, says: str) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(resolve_model_path(None), folder)
+    (folder / BLEND_FILE).write_text(content)
+    with pytest.raises(ConfigError, match=says) as caught:
+        Embedder(str(folder))
+    assert BLEND_FILE in str(caught.value) and "fix or delete it" in str(caught.value)
+
+
+def test_blend_1_saves_the_adapted_model_alone(ingested: Path, home: Path) -> None:
+    documents = _copy(ingested, home)
+    report = adapt_index(
+        documents, home, name="alone", seconds=60, max_steps=2, batch_size=4, force=True,
+        progress=False, blend=1.0,
+    )  # fmt: skip
+    assert not (Path(report.path) / BLEND_FILE).exists()
+    served = open_index(documents)
+    assert served.embedder.partner is None and served.store.dimension() == 384
 
 
 def test_interpolation_keeps_the_asked_share_of_the_tuned_weights() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from assistant.paths import DataPaths
-from assistant.rag.adapt import DEFAULT_KEEP
+from assistant.rag.adapt import DEFAULT_BLEND, DEFAULT_KEEP
 from assistant.rag.embeddings import DEFAULT_MODEL
 
 
@@ -49,6 +49,14 @@ class _Bar:
     show_default=True,
     help="Share of the tuned weights kept, the rest the base model's (safer below 1).",
 )
+@click.option(
+    "--blend",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    default=DEFAULT_BLEND,
+    show_default=True,
+    help="The adapted model's share of search similarity, the rest the base model's "
+    "(1: the adapted model alone).",
+)
 @click.option("--force", is_flag=True, help="Switch even if it scores no better held out.")
 @click.option("--resume", is_flag=True, help="Finish an interrupted re-embedding.")
 @click.option(
@@ -65,6 +73,7 @@ def embeddings(
     max_steps: int,
     batch_size: int,
     keep: float,
+    blend: float,
     force: bool,
     resume: bool,
     revert: bool,
@@ -75,9 +84,9 @@ def embeddings(
 
     Pairs are mined from the documents (headings and their sections, a sentence and the
     rest of its chunk, titles and bodies) with hard negatives from the current index;
-    the model is trained for at most --seconds, saved and registered, and judged against
-    the current one on pairs from held-out files. Only if it ranks them better are the
-    documents re-embedded into a new collection; the old one serves until that is done.
+    the model is trained for at most --seconds, saved and registered (blended with the
+    base model, --blend), and judged against the current one on pairs from held-out
+    files. Only if it ranks them better are the documents re-embedded into a new collection; the old one serves until that is done.
     """
     from assistant.cli.train import _setup
     from assistant.rag import adaptation
@@ -113,6 +122,7 @@ def embeddings(
             max_steps=max_steps,
             batch_size=batch_size,
             keep=keep,
+            blend=blend,
             force=force,
             progress=not as_json,
             reembed_progress=bar,

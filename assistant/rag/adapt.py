@@ -27,12 +27,17 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import AssistantError
+from assistant.rag.embeddings import write_blend
 
 # The share of the tuned weights kept, the rest the base model's (weight-space
 # interpolation). Measured with bench/retrieval.py --adapt (nDCG@10 change on real
 # questions, keep 1.0 vs 0.5): Debian +0.052 vs +0.057, PostgreSQL manual -0.042 (p = 0.01)
 # vs -0.023 (p = 0.24): as good where adapting helps, half the loss where it hurts.
 DEFAULT_KEEP = 0.5
+# The adapted model's share of search similarity, the rest the base model's (a blend: see
+# assistant.rag.embeddings.BLEND_FILE). Fixed at an even split before it was measured;
+# bench/retrieval.py --adapt, the blend against the adapted model alone: MEASURED.
+DEFAULT_BLEND = 0.5
 # Fewer chunks than this give too few pairs to learn from or to judge the result on.
 MIN_CHUNKS = 20
 HELD_OUT_SHARE = 0.1
@@ -163,8 +168,9 @@ def split(pairs: list[Pair], share: float = HELD_OUT_SHARE, limit: int = MAX_HEL
     return Mined([p for p in pairs if p.path not in held], held_out[:limit])
 
 
-def scores(model: Any, held_out: list[Pair]) -> list[float]:
-    """Per pair, nDCG@10 of ``model`` ranking its positive among all held-out texts.
+def scores(encode: Callable[[list[str]], Any], held_out: list[Pair]) -> list[float]:
+    """Per pair, nDCG@10 of a model (its ``encode``, normalized rows) ranking its positive
+    among all held-out texts.
 
     The texts are every held-out pair's positive and hard negative; one is relevant, so a
     pair scores ``1 / log2(1 + rank)`` when its positive is in the top 10, else 0.
@@ -178,8 +184,8 @@ def scores(model: Any, held_out: list[Pair]) -> list[float]:
         for text in (pair.positive, pair.negative):
             if text and text not in texts:
                 texts[text] = len(texts)
-    corpus = model.encode(list(texts), batch_size=32, normalize_embeddings=True)
-    queries = model.encode([p.anchor for p in held_out], batch_size=32, normalize_embeddings=True)
+    corpus = encode(list(texts))
+    queries = encode([p.anchor for p in held_out])
     similarity = np.asarray(queries) @ np.asarray(corpus).T
     out = []
     for row, pair in zip(similarity, held_out, strict=True):
@@ -266,6 +272,7 @@ def train(
     progress: bool = True,
     on_step: Callable[[int, int, float], None] | None = None,
     keep: float = DEFAULT_KEEP,
+    blend: float = DEFAULT_BLEND,
 ) -> TrainResult:
     """Fine-tune the sentence-transformers model at ``base`` on ``pairs``; save it to ``out``.
 
@@ -273,7 +280,9 @@ def train(
     256 the index embeds with; the start of a chunk carries its topic).
 
     ``keep`` < 1 saves the weights ``keep * tuned + (1 - keep) * base`` (weight-space
-    interpolation, which keeps more of the base model's robustness).
+    interpolation, which keeps more of the base model's robustness). ``blend`` < 1 saves
+    it as a blend with ``base`` (its share of the similarity; see
+    :data:`assistant.rag.embeddings.BLEND_FILE`).
 
     ``on_step(step, max_steps, elapsed_seconds)`` is called after every step (the app's
     status line). Stops at ``seconds``, ``max_steps`` or after ``epochs``, whichever comes
@@ -340,6 +349,8 @@ def train(
         _interpolate(model, SentenceTransformer(str(base), device="cpu"), keep)
     partial = out.with_name(out.name + ".partial")
     model.save(str(partial))
+    if blend < 1.0:
+        write_blend(partial, base, blend)
     partial.rename(out)  # a kill before this leaves only the .partial folder
     return TrainResult(steps, time.monotonic() - started, len(pairs))
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from assistant.errors import ConfigError
 from assistant.rag import adapt
-from assistant.rag.embeddings import DEFAULT_MODEL, resolve_model_path
+from assistant.rag.embeddings import DEFAULT_MODEL, Embedder, resolve_model_path
 from assistant.rag.reembed import Embeddings, ReembedReport, base_embeddings, pending, reembed
 
 
@@ -98,14 +98,6 @@ def quiet_loading() -> None:
     logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
 
-def _load(path: Path) -> Any:
-    from sentence_transformers import SentenceTransformer
-
-    quiet_loading()
-
-    return SentenceTransformer(str(path), device="cpu")
-
-
 def adapt_index(
     index_home: Path,
     data_home: Path,
@@ -123,6 +115,7 @@ def adapt_index(
     candidate: Path | None = None,
     on_step: Callable[[int, int, float], None] | None = None,
     keep: float = adapt.DEFAULT_KEEP,
+    blend: float = adapt.DEFAULT_BLEND,
 ) -> AdaptReport:
     """Adapt ``base`` (default: the bundled MiniLM) to the documents under ``index_home``.
 
@@ -169,6 +162,7 @@ def adapt_index(
             progress=progress,
             on_step=on_step,
             keep=keep,
+            blend=blend,
         )
         report.steps, report.train_seconds = result.steps, time.monotonic() - started
         say(f"trained {result.steps} steps in {report.train_seconds:.0f} s")
@@ -176,9 +170,13 @@ def adapt_index(
         out = candidate
         report.path = str(out)
     ModelRegistry(data_home).add_embedding(out, name, base or DEFAULT_MODEL)
+    quiet_loading()
+    import torch
+
+    adapted = Embedder(str(out), threads=torch.get_num_threads())  # blended, as it will serve
     verdict = adapt.judge(
-        adapt.scores(_load(index.embedder.path), mined.held_out),
-        adapt.scores(_load(out), mined.held_out),
+        adapt.scores(index.embedder.encode, mined.held_out),
+        adapt.scores(adapted.encode, mined.held_out),
     )
     report.current_score, report.adapted_score = verdict.current, verdict.adapted
     report.difference_ci95 = [verdict.low, verdict.high]

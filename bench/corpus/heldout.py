@@ -36,6 +36,7 @@ PACKAGES = {
     "devtools": (["git-doc", "sqlite3-doc"], [GIT_DOC / "gitfaq.html", SQLITE_DOC / "faq.html"]),
     "pgdocs": (["postgresql-doc-15"], [POSTGRES_DOC / "index.html"]),
     "sqlitedocs": (["sqlite3-doc"], [SQLITE_DOC / "faq.html"]),
+    "gitdocs": (["git-doc"], [GIT_DOC / "git-gc.html"]),
 }
 # The document-QA sets (bench/docqa.py) as retrieval corpora: their pages as they ship, and
 # their answerable questions, relevant where a gold answer is (one page or more).
@@ -43,6 +44,7 @@ HERE = Path(__file__).resolve().parent
 DOCQA = {
     "pgdocs": (POSTGRES_DOC, HERE / "postgresql_docqa.json"),
     "sqlitedocs": (SQLITE_DOC, HERE / "sqlite_docqa.json"),
+    "gitdocs": (GIT_DOC, HERE / "git_docqa.json"),
 }
 
 

@@ -104,6 +104,29 @@ def test_sentences_split_on_sentence_ends_and_blank_lines() -> None:
     ]  # fmt: skip
 
 
+def _pairs(root: str, sizes: dict[str, int]) -> list[adapt.Pair]:
+    return [
+        adapt.Pair(f"a{i}", f"p{i}", "sentence", f"{root}/{name}", f"{name}-{i}")
+        for name, size in sizes.items()
+        for i in range(size)
+    ]
+
+
+def test_held_out_files_are_the_same_wherever_the_folder_is_and_never_waste_pairs() -> None:
+    sizes = {f"f{i}.md": 3 for i in range(40)} | {"big.md": 200}
+    one = adapt.split(_pairs("/tmp/a", sizes), limit=30)
+    other = adapt.split(_pairs("/home/me/docs/copy", sizes), limit=30)
+    files = {p.path.rsplit("/", 1)[1] for p in one.held_out}
+    assert files == {p.path.rsplit("/", 1)[1] for p in other.held_out}
+    # The big file would overflow the held-out limit: it trains whole, and nothing is lost.
+    assert "big.md" not in files and 10 <= len(one.held_out) <= 30
+    assert len(one.train) + len(one.held_out) == 320
+    # Only files too big to hold out: chunks are held out instead, none lost.
+    big = adapt.split(_pairs("/tmp/a", {"a.md": 200, "b.md": 200}), limit=30)
+    assert big.held_out and len(big.train) + len(big.held_out) == 400
+    assert {p.path for p in big.train} == {"/tmp/a/a.md", "/tmp/a/b.md"}
+
+
 def test_judge_refuses_only_a_drop_beyond_noise() -> None:
     same = adapt.judge([0.5, 1.0, 0.0, 0.63] * 10, [0.5, 1.0, 0.0, 0.63] * 10)
     assert not same.worse and same.low == same.high == 0.0

@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import io
 import math
+import os
 import random
 import re
 import tempfile
@@ -143,16 +144,15 @@ def add_hard_negatives(
 def split(pairs: list[Pair], share: float = HELD_OUT_SHARE, limit: int = MAX_HELD_OUT) -> Mined:
     """Hold out the pairs of about ``share`` of the files (at most ``limit`` pairs).
 
-    Files are taken in a stable hash order, so re-runs hold out the same ones, until at
-    least ``share`` of the pairs (and 10, when there are 50) are held out.
+    Files are taken in a stable hash order of their paths below the folder they share, so
+    re-runs (and copies of the same folder) hold out the same ones, until at least ``share``
+    of the pairs (and 10, when there are 50) are held out. A file with more pairs than the
+    room left is passed over: its pairs would be lost to training beyond ``limit``. When
+    every file is that big, chunks are held out instead, as for a single file.
     """
-    paths = sorted({p.path for p in pairs}, key=lambda p: hashlib.sha1(p.encode()).hexdigest())
-    if len(paths) <= 1:  # one file: hold out chunks instead
-        ids = sorted({p.chunk_id for p in pairs})
-        cut = set(ids[:: max(2, round(1 / share))])
-        return Mined(
-            [p for p in pairs if p.chunk_id not in cut], [p for p in pairs if p.chunk_id in cut]
-        )
+    paths = sorted({p.path for p in pairs})
+    root = os.path.commonpath(paths) if len(paths) > 1 else ""
+    paths.sort(key=lambda p: hashlib.sha1(os.path.relpath(p, root).encode()).hexdigest())
     per_path: dict[str, int] = {}
     for pair in pairs:
         per_path[pair.path] = per_path.get(pair.path, 0) + 1
@@ -162,10 +162,16 @@ def split(pairs: list[Pair], share: float = HELD_OUT_SHARE, limit: int = MAX_HEL
     for path in paths[:-1]:  # at least one file is always left to train on
         if count >= wanted:
             break
-        held.add(path)
-        count += per_path[path]
-    held_out = [p for p in pairs if p.path in held]
-    return Mined([p for p in pairs if p.path not in held], held_out[:limit])
+        if count + per_path[path] <= limit:
+            held.add(path)
+            count += per_path[path]
+    if not held:  # one file, or only files too big to hold out whole: hold out chunks
+        ids = sorted({p.chunk_id for p in pairs})
+        cut = set(ids[:: max(2, round(1 / share))])
+        return Mined(
+            [p for p in pairs if p.chunk_id not in cut], [p for p in pairs if p.chunk_id in cut]
+        )
+    return Mined([p for p in pairs if p.path not in held], [p for p in pairs if p.path in held])
 
 
 def scores(encode: Callable[[list[str]], Any], held_out: list[Pair]) -> list[float]:

@@ -36,9 +36,8 @@ Run: ``python bench/docqa.py``, 1 llama.cpp thread; the last line printed is one
 cached under bench/results/).
 
 Measured 2026-12-03 (AMD EPYC, ``--no-model``), all three corpora, held-out half (101
-answerable, 21 unanswerable), retrieval ceiling 0.881: extractive 0.604 right (0.685 of the
-ceiling; refuses 19 of 21), git-doc alone 0.580 of its ceiling; the two older corpora 43 of
-69 held-out, as before.
+answerable, 21 unanswerable), retrieval ceiling 0.881: extractive 0.614 right (0.697 of the
+ceiling; refuses 19 of 21), git-doc alone 0.548 of its ceiling; tuning half 62 of 101.
 
 Measured 2026-12-01 on the bundled SmolLM2-135M (Q4_1), the two older corpora, held-out half
 (69 answerable, 14 unanswerable), retrieval ceiling 0.841: extractive 0.638 right (0.759 of the

@@ -205,6 +205,28 @@ def test_a_sentence_under_a_term_line_is_quoted_under_that_term() -> None:
     assert len(cut) <= 40 + len("“” [1]")
 
 
+def test_the_sentence_after_a_quote_is_never_the_next_entrys_name() -> None:
+    text = (
+        "gc.cruftPacks\n"
+        "Store unreachable objects in a cruft pack. The default is false.\n"
+        "gc.pruneExpire\n"
+        "Prune loose objects older than two weeks.\n"
+        "To build an index without locking out writes:\n"
+        "CREATE INDEX CONCURRENTLY i ON t (x)"
+    )
+    follow = replace(SINGLE, follow=True)
+    by_text = {c.text: c for c in candidates("cruft packs default", [hit(text)], None, follow)}
+    # The next line is gc.pruneExpire's name: the quote ends with this entry.
+    assert by_text["The default is false."].after == ""
+    assert quote(by_text["The default is false."], follow) == (
+        "“gc.cruftPacks: The default is false.” [1]"
+    )
+    assert by_text["Store unreachable objects in a cruft pack."].after == "The default is false."
+    # A span ending in a colon introduces the line after it, term-like or not.
+    colon = by_text["To build an index without locking out writes:"]
+    assert colon.after == "CREATE INDEX CONCURRENTLY i ON t (x)"
+
+
 def _candidate(text: str, before: str = "", after: str = "") -> Candidate:
     return Candidate(1, text, 1, 0.0, 0.0, 0.0, False, before=before, after=after)
 

@@ -70,12 +70,12 @@ class Weights:
     """
 
     lexical: float = 0.6  # share of the question's words (rarer ones count more) in it
-    context: float = 0.3  # the same share in its heading, paragraph subject, sentence before
+    context: float = 0.15  # the same share in its heading, paragraph subject, sentence before
     number: float = 0.1  # the question asks for a number and the span has a new one
     rank: float = 0.0  # taken off per place its source is below the first
     span: float = 0.05  # taken off a two-sentence span
     short: float = 0.0  # taken off a span of fewer than MIN_WORDS content words (a fragment)
-    default: float = 0.1  # the question asks for a default and the span states one
+    default: float = 0.3  # the question asks for a default and the span states one
     term: float = 0.2  # taken off a term or title line alone (it names, it does not answer)
     # Refuse when the question names something (MySQL, Oracle, GitHub) no source mentions.
     names: bool = True
@@ -204,12 +204,12 @@ def spans(hits: Sequence[Hit]) -> list[Span]:
             subject = subjects[i] if subjects[i] not in (sentence, before) else ""
             around = " ".join(t for t in (hit.heading, subject, before) if t)
             rest = tuple(parts[i + 1 : i + 1 + SEEK_SENTENCES])
-            after = _at(parts, i + 1)
+            after = _next(parts, terms, i + 1, sentence)
             found.append(Span(n, sentence, around, 1, before, after, rest, terms[i], labels[i]))
             # A pair never ends on a term line: that names the next entry, not this one.
             if i + 1 < len(parts) and not terms[i + 1]:
                 pair = f"{sentence} {parts[i + 1]}"
-                after = _at(parts, i + 2)
+                after = _next(parts, terms, i + 2, pair)
                 found.append(Span(n, pair, around, 2, before, after, rest[1:], label=labels[i]))
     return found
 
@@ -227,6 +227,16 @@ def _is_term(line: str) -> bool:
 
 def _at(parts: list[str], i: int) -> str:
     return parts[i] if i < len(parts) else ""
+
+
+def _next(parts: list[str], terms: list[bool], i: int, span: str) -> str:
+    """The sentence at ``i`` as the one after ``span``: "" past the end, and at a term line
+    ("gc.pruneExpire": it names the next entry, not more of this one) unless the span ends
+    in a colon (it introduces that line: "To create an index without locking out writes:
+    CREATE INDEX CONCURRENTLY ...")."""
+    if i >= len(parts) or (terms[i] and not span.rstrip().endswith(":")):
+        return ""
+    return parts[i]
 
 
 def features(question: str, hits: Sequence[Hit], encode: Encode | None) -> list[Candidate]:

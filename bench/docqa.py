@@ -37,7 +37,7 @@ cached under bench/results/).
 
 Measured 2026-12-03 (AMD EPYC, ``--no-model``), all three corpora, held-out half (101
 answerable, 21 unanswerable), retrieval ceiling 0.881: extractive 0.614 right (0.697 of the
-ceiling; refuses 19 of 21), git-doc alone 0.548 of its ceiling; tuning half 62 of 101.
+ceiling; refuses 19 of 21), git-doc alone 0.548 of its ceiling; tuning half 63 of 101.
 
 Measured 2026-12-01 on the bundled SmolLM2-135M (Q4_1), the two older corpora, held-out half
 (69 answerable, 14 unanswerable), retrieval ceiling 0.841: extractive 0.638 right (0.759 of the

@@ -266,6 +266,13 @@ def test_the_sentence_with_the_asked_number_wins_over_its_lead_in() -> None:
     assert [c.score for c in ranked] == sorted((c.score for c in ranked), reverse=True)
 
 
+def test_a_frequency_answers_how_often() -> None:
+    text = "The prefetch task fetches from every remote.\nprefetch: hourly.\nIt runs in the background."
+    by_text = {c.text: c for c in candidates("How often does prefetch run?", [hit(text)], None)}
+    assert by_text["prefetch: hourly."].number
+    assert not by_text["It runs in the background."].number
+
+
 def test_the_source_that_answers_is_chosen_among_several() -> None:
     hits = [hit(KETTLE, "kettle.md"), hit(BIKE, "bike.md")]
     best = candidates("What pressure for the rear tyre?", hits, encode, SINGLE)[0]

@@ -35,7 +35,8 @@ _NUMBER_QUESTION = re.compile(
 )
 _NUMBER = re.compile(
     r"\d[\d,.]*|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|"
-    r"hundred|thousand|million|billion|trillion)\b",
+    r"hundred|thousand|million|billion|trillion|once|twice|hourly|daily|weekly|monthly|yearly|"
+    r"annually)\b",
     re.IGNORECASE,
 )
 _REFUSAL = re.compile(

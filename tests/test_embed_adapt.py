@@ -204,15 +204,17 @@ def test_a_blend_scores_with_both_models_in_its_weights_share(tmp_path: Path) ->
         ('{"with": "all-minilm-l6-v2", "weight": 1.5}', "a weight between 0 and 1"),
         ('{"weight": 0.5}', "is unreadable"),
         ("not json", "is unreadable"),
+        ('{"with": "/nowhere/model", "weight": 0.5}', "no longer a model folder; put it back"),
     ],
 )
 def test_a_bad_blend_file_is_named_with_the_fix(tmp_path: Path, content: str, says: str) -> None:
     folder = tmp_path / "model"
     shutil.copytree(resolve_model_path(None), folder)
     (folder / BLEND_FILE).write_text(content)
+    embedder = Embedder(str(folder))  # read on first use: an index serving it still opens
     with pytest.raises(ConfigError, match=says) as caught:
-        Embedder(str(folder))
-    assert BLEND_FILE in str(caught.value) and "fix or delete it" in str(caught.value)
+        embedder.encode(["descale the kettle"])
+    assert BLEND_FILE in str(caught.value)
 
 
 def test_blend_1_saves_the_adapted_model_alone(ingested: Path, home: Path) -> None:
@@ -278,6 +280,24 @@ def test_revert_serves_the_unadapted_model_again(ingested: Path, home: Path) -> 
     index = open_index(documents)
     assert index.store.name == "documents" and index.store.count() == count
     assert index.search("how do I descale the kettle", k=3)
+
+
+def test_revert_works_when_the_served_blends_partner_is_gone(
+    ingested: Path, home: Path, tmp_path: Path
+) -> None:
+    documents = _copy(ingested, home)
+    model = tmp_path / "blended"
+    shutil.copytree(resolve_model_path(None), model)
+    write_blend(model, resolve_model_path(None), 0.5)
+    reembed(documents, open_index(documents).catalog, Embeddings("documents-b", str(model), "b"))
+    assert open_index(documents).store.dimension() == 768
+    (model / BLEND_FILE).write_text('{"with": "/moved/away", "weight": 0.5}')
+    failed = CliRunner().invoke(cli, ["search", "kettle"])
+    assert failed.exit_code != 0 and "--revert" in failed.output
+    result = CliRunner().invoke(cli, ["train", "embeddings", "--revert", "--json"])
+    assert result.exit_code == 0, result.output
+    assert active(documents) == Embeddings()
+    assert open_index(documents).search("how do I descale the kettle", k=3)
 
 
 _CHILD = """

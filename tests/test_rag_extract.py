@@ -267,7 +267,7 @@ def test_the_sentence_with_the_asked_number_wins_over_its_lead_in() -> None:
 
 
 def test_a_frequency_answers_how_often() -> None:
-    text = "The prefetch task fetches from every remote.\nprefetch: hourly.\nIt runs in the background."
+    text = "The prefetch task fetches from remotes.\nprefetch: hourly.\nIt runs in the background."
     by_text = {c.text: c for c in candidates("How often does prefetch run?", [hit(text)], None)}
     assert by_text["prefetch: hourly."].number
     assert not by_text["It runs in the background."].number

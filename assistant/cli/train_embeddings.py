@@ -86,7 +86,8 @@ def embeddings(
     rest of its chunk, titles and bodies) with hard negatives from the current index;
     the model is trained for at most --seconds, saved and registered (blended with the
     base model, --blend), and judged against the current one on pairs from held-out
-    files. Only if it ranks them better are the documents re-embedded into a new collection; the old one serves until that is done.
+    files. Unless it ranks them worse, the documents are re-embedded into a new
+    collection; the old one serves until that is done.
     """
     from assistant.cli.train import _setup
     from assistant.rag import adaptation

@@ -80,11 +80,25 @@ class Embedder:
         self.bundled = _is_bundled(model, self.path)
         self.threads = threads
         self.batch_size = batch_size
-        self.partner: Embedder | None = None  # the model blended with this one, if any
-        self.weight = 1.0  # this model's share of a blend's similarity
-        blend = self.path / BLEND_FILE
-        if blend.exists():
-            self.partner, self.weight = _read_blend(blend, threads, batch_size)
+        self._blend: tuple[Embedder | None, float] | None = None  # read on first use
+
+    @property
+    def partner(self) -> Embedder | None:
+        """The model blended with this one (None: not a blend). Read on first use, so an
+        index whose blend is broken still opens (to be reverted)."""
+        return self._blended()[0]
+
+    @property
+    def weight(self) -> float:
+        """This model's share of a blend's similarity (1.0 when it is not a blend)."""
+        return self._blended()[1]
+
+    def _blended(self) -> tuple[Embedder | None, float]:
+        if self._blend is None:
+            blend = self.path / BLEND_FILE
+            found = _read_blend(blend, self.threads, self.batch_size) if blend.exists() else None
+            self._blend = found or (None, 1.0)
+        return self._blend
 
     @property
     def name(self) -> str:
@@ -170,7 +184,14 @@ def _read_blend(path: Path, threads: int, batch_size: int) -> tuple[Embedder, fl
         raise ConfigError(
             f'{path} must name a model ("with") and a weight between 0 and 1; fix or delete it'
         )
-    if (resolve_model_path(other) / BLEND_FILE).exists():
+    try:
+        folder = resolve_model_path(other)
+    except ConfigError as exc:
+        raise ConfigError(
+            f"{path} blends this model with {other!r}, which is no longer a model folder; put "
+            "it back, or run `assistant train embeddings --revert` to serve the base model again"
+        ) from exc
+    if (folder / BLEND_FILE).exists():
         raise ConfigError(f"{path} names a model that is itself a blend; name a base model")
     return Embedder(other, threads=threads, batch_size=batch_size), weight
 

@@ -178,6 +178,19 @@ async def test_a_multi_line_message_keeps_its_line_breaks() -> None:
         assert paragraphs == ["line one\nline two", "after"]
 
 
+async def test_angle_brackets_in_a_reply_are_shown_not_read_as_html() -> None:
+    # A quoted man page: "set-url <name> <newurl>", streamed word by word.
+    app, _ = make_app(ScriptedBackend(["Sets the URL of remote <name> to <newurl>."]))
+    async with app.run_test() as pilot:
+        await settle(app, pilot)
+        app.query_one(PromptInput).focus()
+        await pilot.press(*"hi", "enter")
+        await settle(app, pilot)
+        reply = next(v for v in app.query(ChatMessageView) if v.role == "assistant")
+        paragraphs = [p._content.plain for p in reply.query(MarkdownParagraph)]
+        assert paragraphs == ["Sets the URL of remote <name> to <newurl>."]
+
+
 async def test_the_sidebar_shows_every_title_on_one_line() -> None:
     store = MemoryStore.in_memory()
     store.create_conversation(strategy="buffer", title="first line\nsecond   line")

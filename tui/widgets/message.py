@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from markdown_it import MarkdownIt
 from textual.await_complete import AwaitComplete
 from textual.widgets import Markdown
 
@@ -45,6 +46,12 @@ def with_line_breaks(text: str) -> str:
     return "\n".join(out)
 
 
+def _parser() -> MarkdownIt:
+    """Textual's parser with HTML off: "<name>" in a quoted man page or "<div>" in a reply
+    is text to show, not a tag to drop."""
+    return MarkdownIt("gfm-like", {"html": False})
+
+
 class ChatMessageView(Markdown):
     """A user, assistant or note message. Streaming replies grow by appended fragments."""
 
@@ -68,7 +75,7 @@ class ChatMessageView(Markdown):
         message_id: int | None = None,
         model: str | None = None,
     ) -> None:
-        super().__init__(self._as_markdown(role, text), classes=role)
+        super().__init__(self._as_markdown(role, text), classes=role, parser_factory=_parser)
         self.role = role
         self.text = text
         self.message_id = message_id

@@ -1,6 +1,7 @@
 """`assistant train embeddings`: mine pairs, train, judge, register, re-embed, switch.
 
-The adapted model is judged against the model the index serves now on pairs held out
+The adapted model (saved as a blend with its base, see :data:`adapt.DEFAULT_BLEND`) is
+judged, blended as it will serve, against the model the index serves now on pairs held out
 from other files, pair by pair; it is refused when it ranks them worse beyond noise (the
 95% paired-bootstrap interval of the difference lies below zero; ``force`` overrides).
 A drop within noise is not a refusal: on bench/retrieval.py's Debian corpus the mined-pair

@@ -228,7 +228,7 @@ def _unblended(index: DocumentIndex) -> Any:
     """``index.rankings`` with the dense part from the blended model's own share alone."""
     from assistant.rag.index import Rankings
 
-    own = index.embedder.dimension - index.embedder.partner.dimension  # type: ignore[union-attr]
+    own = int(index.embedder.model().get_embedding_dimension())  # its part of each vector
     ids: list[str] = []
     rows: list[NDArray[np.float32]] = []
     offset = 0

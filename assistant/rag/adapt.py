@@ -153,9 +153,9 @@ def split(pairs: list[Pair], share: float = HELD_OUT_SHARE, limit: int = MAX_HEL
     room left is passed over: its pairs would be lost to training beyond ``limit``. When
     every file is that big, chunks are held out instead, as for a single file.
     """
-    paths = sorted({p.path for p in pairs})
-    root = os.path.commonpath(paths) if len(paths) > 1 else ""
-    paths.sort(key=lambda p: hashlib.sha1(os.path.relpath(p, root).encode()).hexdigest())
+    found = {p.path for p in pairs}
+    root = os.path.commonpath(found) if len(found) > 1 else ""
+    paths = sorted(found, key=lambda p: hashlib.sha1(os.path.relpath(p, root).encode()).hexdigest())
     per_path: dict[str, int] = {}
     for pair in pairs:
         per_path[pair.path] = per_path.get(pair.path, 0) + 1

@@ -226,10 +226,6 @@ def _is_term(line: str) -> bool:
     )
 
 
-def _at(parts: list[str], i: int) -> str:
-    return parts[i] if i < len(parts) else ""
-
-
 def _next(parts: list[str], terms: list[bool], i: int, span: str) -> str:
     """The sentence at ``i`` as the one after ``span``: "" past the end, and at a term line
     ("gc.pruneExpire": it names the next entry, not more of this one) unless the span ends

@@ -50,7 +50,10 @@ runs (llama.cpp's prefix cache changes the arithmetic slightly, even greedy).
 Flags: ``--no-model`` (extractive only, about 4 minutes), ``--held-out-only`` (the model
 answers the held-out half alone), ``--baseline-only`` (of the model's systems, the baseline),
 ``--model DIR`` (another embedding model for retrieval and span scoring, as
-``rag_embedding_model`` takes; the weights are tuned for it).
+``rag_embedding_model`` takes; the weights are tuned for it), ``--adapt SECONDS`` (each
+corpus's index adapted first, as ``assistant train embeddings --seconds SECONDS`` does, and
+the questions searched and their spans scored with the blend it serves), ``--rerank`` (a
+study, not a system: the bundled model re-ranks the best spans, see :func:`rerank_study`).
 """
 
 from __future__ import annotations
@@ -67,6 +70,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -119,6 +124,10 @@ MIN_SIMILARITY = 0.3
 MAX_TOKENS = 96
 QUOTE_TOKENS = 160  # room for a whole quoted sentence
 REFUSAL_TARGET = 0.9
+# --adapt SECONDS: the embedding model adapted to each corpus before its questions.
+ADAPT = float(sys.argv[sys.argv.index("--adapt") + 1]) if "--adapt" in sys.argv else 0.0
+RERANK_SPANS = 6  # --rerank: the distinct best spans the model re-ranks
+RERANK_WEIGHTS = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
 
 
 def contains(answer: str, gold: str) -> bool:
@@ -346,6 +355,15 @@ def load_rows(corpus: Corpus, work: Path) -> tuple[list[dict[str, Any]], CachedE
         f"{corpus.name}: ingested {report.chunks} chunks in {time.perf_counter() - started:.0f} s",
         flush=True,
     )
+    if ADAPT:  # the index adapted to the corpus; its blend searches and scores spans
+        from assistant.rag.adaptation import adapt_index
+
+        adapt_index(
+            work / f"index-{corpus.name}", work / f"home-{corpus.name}", seconds=ADAPT,
+            force=True, progress=False, say=lambda line: print(f"[{corpus.name}] {line}"),
+        )  # fmt: skip
+        index = open_index(work / f"index-{corpus.name}")
+    encode = index.embedder.encode
     rows: list[dict[str, Any]] = []
     for i, q in enumerate(questions):
         hits = index.search(q["q"], TOP_K)
@@ -356,9 +374,9 @@ def load_rows(corpus: Corpus, work: Path) -> tuple[list[dict[str, Any]], CachedE
                 "corpus": corpus.name,
                 "q": q,
                 "hits": hits,
-                "kept": relevant_hits(hits, MIN_SIMILARITY),
+                "kept": relevant_hits(hits, MIN_SIMILARITY, q["q"], encode),
                 "ceiling": ceiling,
-                "encode": embedder.encode,
+                "encode": encode,
             }
         )
     embedder.save()
@@ -392,6 +410,9 @@ def main() -> None:
     for e in embedders:
         e.save()
     print(f"tuned weights: {weights}", flush=True)
+    if "--rerank" in sys.argv:
+        print(json.dumps(rerank_study(tune, test, embedder.encode, weights)))
+        return
 
     no_model = "--no-model" in sys.argv  # sentence selection only, for quick iterations
     backend: Any = (
@@ -598,6 +619,86 @@ def main() -> None:
             }
         )
     )
+
+
+def rerank_study(
+    tune: list[dict[str, Any]],
+    test: list[dict[str, Any]],
+    encode: Callable[..., Any],
+    weights: Weights,
+) -> dict[str, Any]:
+    """Can the bundled chat model choose the answering span better than the span scorer?
+
+    For each question's RERANK_SPANS best distinct spans, the model's pointwise mutual
+    information with the question: the mean per-token log P(span | question) less log
+    P(span | a request that asks nothing), read off the raw ``llama_cpp.Llama``. A span's new
+    score is its shipped score plus ``w`` times that; ``w`` is chosen on the tuning half from
+    RERANK_WEIGHTS (0 is the shipped choice) and reported on the held-out half. Refusal is
+    left as shipped (the first span's score and the names check), so only the choice moves.
+    ``oracle``: questions with a right span anywhere among those re-ranked.
+    """
+    from llama_cpp import Llama
+
+    llm = Llama(str(bundled_model_path()), n_ctx=1024, logits_all=True, n_threads=1, verbose=False)
+
+    def log_probs(prompt: str, text: str) -> Any:
+        head = llm.tokenize(prompt.encode(), add_bos=False, special=True)
+        tail = llm.tokenize(text.encode(), add_bos=False, special=False)[:160]
+        llm.reset()
+        llm.eval(head + tail)
+        logits = np.asarray(llm.scores[len(head) - 1 : len(head) + len(tail) - 1], np.float64)
+        logits -= logits.max(axis=1, keepdims=True)
+        norm = np.log(np.exp(logits).sum(axis=1))
+        return logits[np.arange(len(tail)), tail] - norm
+
+    def asked(question: str) -> str:
+        return f"<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n"
+
+    def studied(part: list[dict[str, Any]]) -> list[list[tuple[float, float, bool]]]:
+        out: list[list[tuple[float, float, bool]]] = []
+        for row in part:
+            q, kept = row["q"], row["kept"]
+            ranked = candidates(q["q"], kept, encode, weights)
+            if not q["answers"] or not supported(ranked, weights) or unknown_names(q["q"], kept):
+                out.append([])  # refused as shipped, or nothing to answer
+                continue
+            top: list[Any] = []
+            for c in ranked:
+                if all(c.text != t.text for t in top):
+                    top.append(c)
+                if len(top) == RERANK_SPANS:
+                    break
+            out.append(
+                [
+                    (
+                        c.score,
+                        float(np.mean(log_probs(asked(q["q"]), c.text)))
+                        - float(np.mean(log_probs(asked("Say something."), c.text))),
+                        right(quote(c, weights), q),
+                    )
+                    for c in top
+                ]
+            )
+        return out
+
+    def right_at(found: list[list[tuple[float, float, bool]]], w: float) -> int:
+        return sum(f[int(np.argmax([s + w * p for s, p, _ in f]))][2] for f in found if f)
+
+    started = time.perf_counter()
+    tuned, held = studied(tune), studied(test)
+    best = max(RERANK_WEIGHTS, key=lambda w: (right_at(tuned, w), -w))
+    return {
+        "bench": "docqa-rerank",
+        "spans": RERANK_SPANS,
+        "tune_right": {str(w): right_at(tuned, w) for w in RERANK_WEIGHTS},
+        "tune_oracle": sum(any(ok for *_, ok in f) for f in tuned),
+        "chosen_weight": best,
+        "held_out_right_shipped": right_at(held, 0.0),
+        "held_out_right_reranked": right_at(held, best),
+        "held_out_oracle": sum(any(ok for *_, ok in f) for f in held),
+        "held_out_answerable": sum(bool(r["q"]["answers"]) for r in test),
+        "model_s": round(time.perf_counter() - started),
+    }
 
 
 def _blocks(hits: list[Hit]) -> list[str]:

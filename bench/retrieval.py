@@ -88,7 +88,10 @@ class CachedEmbedder(Embedder):
 
     def save(self) -> None:
         self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(self.cache_path, **self.cache)
+        partial = self.cache_path.with_name(f"{self.cache_path.name}.{os.getpid()}.partial")
+        with partial.open("wb") as out:  # whole or not at all: two benches may share a cache
+            np.savez(out, **self.cache)
+        partial.replace(self.cache_path)
 
 
 def metrics(ranked: list[str], relevant: set[str]) -> tuple[float, float, float]:

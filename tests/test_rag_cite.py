@@ -11,7 +11,7 @@ import pytest
 
 from assistant.backends.base import Done, Event, GenerationOptions, Timings, Token, Usage
 from assistant.backends.scripted import ScriptedBackend
-from assistant.rag.answer import answer
+from assistant.rag.answer import answer, relevant
 from assistant.rag.cite import Attributor, CitationStream, sentences
 from assistant.rag.embeddings import Embedder
 from assistant.rag.index import Hit, open_index
@@ -81,6 +81,49 @@ def test_a_boundary_inside_one_token_is_found(attributor: Attributor) -> None:
 
 def test_sentences_splits_on_ends_and_lines() -> None:
     assert sentences("One two. Three?\nFour\n\nfive!") == ["One two.", "Three?", "Four", "five!"]
+
+
+def test_sentences_do_not_end_at_e_g_or_i_e() -> None:
+    text = (
+        "Each entry is listed with its name (e.g. stash@{0} is the latest, stash@{1} the one "
+        "before, etc.), its branch. Keep it short, i.e. one line. Apples, pears, etc. Next."
+    )
+    assert sentences(text) == [
+        "Each entry is listed with its name (e.g. stash@{0} is the latest, stash@{1} the one "
+        "before, etc.), its branch.",
+        "Keep it short, i.e. one line.",
+        "Apples, pears, etc.",
+        "Next.",
+    ]
+
+
+NOTE = (
+    "Tyre pressure: front 100 psi, rear 110 psi.\n"
+    "Chain: clean and lube every 300 km, or after any wet ride.\n"
+    "Brake pads are replaced when the groove is gone.\n"
+    "The spare inner tubes are 700x25c, in the garage drawer.\n"
+    "Saddle height: 74 cm from the pedal axle.\n"
+    "Winter storage: hang it by the front wheel, away from the boiler."
+)
+
+
+def test_a_note_far_from_a_question_as_a_whole_is_kept_by_its_answering_line(
+    embedder: Embedder,
+) -> None:
+    """Real MiniLM: a multi-topic note is below the similarity floor as a whole, its chain
+    line is above it; an unrelated chunk stays out either way."""
+    question = "How often should I lube the chain?"
+    vectors = embedder.encode([question, NOTE])
+    similarity = float(vectors[1] @ vectors[0])
+    assert similarity < 0.3  # what the chunk-level floor alone would drop
+    far = "The library opened in 1902 and holds maps of the old harbour."
+    vectors = embedder.encode([question, far])
+    hits = [
+        Hit("bike.md", None, 1, 6, "Bike", 1.0, NOTE, similarity),
+        Hit("town.md", None, 1, 1, "", 0.5, far, float(vectors[1] @ vectors[0])),
+    ]
+    assert relevant(hits, 0.3) == []
+    assert relevant(hits, 0.3, question, embedder.encode) == hits[:1]
 
 
 def test_answers_from_the_index_cite_the_right_file_and_lines(tmp_path: Path, home: Path) -> None:

@@ -561,6 +561,14 @@ def test_no_relevant_hits_is_nothing_found_with_no_sources() -> None:
     assert isinstance(events[0], Sources) and events[0].hits == []
 
 
+def test_a_hit_below_the_floor_is_answered_from_the_sentence_that_is_near() -> None:
+    """The chunk's similarity (0.2) is under min_similarity; its tyre sentence is not."""
+    note = Hit("bike.md", None, 1, 3, "", 1.0, f"Oil the hinges.\n{BIKE}\nWax the frame.", 0.2)
+    events, _ = turn_events(responder(ScriptedBackend(), "extractive", [note]), TYRES)
+    assert text_of(events) == f"“{BIKE}” [1]"
+    assert isinstance(events[-1], Sources) and events[-1].hits == [note]
+
+
 def test_without_an_embedder_the_model_gets_whole_chunks() -> None:
     backend = ScriptedBackend(["Descale it [1]."])
     plain = DocumentsResponder(backend, lambda _q: HITS, min_similarity=0.3, answer_mode="auto")

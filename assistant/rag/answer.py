@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.backends.base import Backend, ChatMessage, Done, GenerationOptions, Token
-from assistant.rag.cite import Attributor, CitationStream, Encode
+from assistant.rag.cite import Attributor, CitationStream, Encode, sentences
 from assistant.rag.index import Hit
 
 NOTHING_FOUND = "I found nothing about that in your documents."
@@ -69,9 +69,25 @@ def resolve_mode(mode: str, backend: Backend) -> str:
     return "extractive" if small else "generative"
 
 
-def relevant(hits: list[Hit], min_similarity: float) -> list[Hit]:
-    """Keep the hits whose cosine similarity reaches ``min_similarity``."""
-    return [h for h in hits if h.similarity is not None and h.similarity >= min_similarity]
+def relevant(
+    hits: list[Hit], min_similarity: float, question: str = "", encode: Encode | None = None
+) -> list[Hit]:
+    """Keep the hits whose cosine similarity reaches ``min_similarity``.
+
+    With ``question`` and ``encode``, a hit below it is kept when one of its sentences
+    reaches it: a note on tyres, chains and brakes is far from "How often should I lube the
+    chain?" as a whole (0.29), and its chain line is near. Whether a sentence answers is
+    for the span scores to say (:func:`assistant.rag.extract.supported`).
+    """
+    near = [h.similarity is not None and h.similarity >= min_similarity for h in hits]
+    below = [i for i, h in enumerate(hits) if not near[i] and h.similarity is not None and h.text]
+    if question and encode is not None and below:
+        parts = [(i, s) for i in below for s in sentences(hits[i].text)]
+        if parts:
+            vectors = encode([question] + [s for _, s in parts])
+            for (i, _), similarity in zip(parts, vectors[1:] @ vectors[0], strict=True):
+                near[i] = near[i] or float(similarity) >= min_similarity
+    return [h for h, kept in zip(hits, near, strict=True) if kept]
 
 
 def source_blocks(hits: list[Hit], max_chars: int = 6000) -> list[str]:
@@ -143,7 +159,7 @@ def answer(
     encode: Encode | None = None,
 ) -> DocsAnswer:
     """Answer ``question`` from ``hits``, or say nothing was found when none is relevant."""
-    kept = relevant(hits, min_similarity)
+    kept = relevant(hits, min_similarity, question, encode)
     if not kept:
         return DocsAnswer(NOTHING_FOUND, [], [], found=False)
     citer = citation_stream(encode, kept)

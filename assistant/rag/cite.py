@@ -31,7 +31,12 @@ MIN_SCORE = 0.65
 MIN_CONTENT_WORDS = 3
 
 _SENTENCE_END = re.compile(r"[.!?](?=\s)|\n")
-_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
+# A sentence ends at ., ! or ? before a space, but not at "e.g." or "i.e." (nor "etc."
+# before a lower-case word): "listed with its name (e.g. stash@{0} ...)" is one sentence.
+_SPLIT = re.compile(
+    r"(?<=[.!?])(?<!\b[eE]\.g\.)(?<!\b[iI]\.e\.)(?<!\b[cC]f\.)(?<!\bvs\.)"
+    r"(?<!\betc\.(?=\s[a-z(]))\s+|\n+"
+)
 _CITED = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
 _WORD = re.compile(r"[a-z0-9]+")
 _STOPWORDS = frozenset(

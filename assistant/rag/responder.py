@@ -108,7 +108,7 @@ class DocumentsResponder:
         """Search for ``question``; the message shows what answers it, then ``shown``."""
         if question != self._asked:  # the turn owner may plan a turn several times
             self._asked = question
-            self.hits = relevant(self.search(question), self.min_similarity)
+            self.hits = relevant(self.search(question), self.min_similarity, question, self.encode)
             self.ranked = []
             if self.hits and self.encode is not None:
                 self.ranked = candidates(question, self.hits, self.encode, self.weights)

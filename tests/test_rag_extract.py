@@ -227,6 +227,20 @@ def test_the_sentence_after_a_quote_is_never_the_next_entrys_name() -> None:
     assert colon.after == "CREATE INDEX CONCURRENTLY i ON t (x)"
 
 
+def test_a_quote_stays_in_its_paragraph() -> None:
+    """A note's next line is its next fact; a sentence in the same paragraph still follows."""
+    text = (
+        "Chain: clean and lube every 300 km. Use a dry lube in summer.\n\n"
+        "Brake pads are replaced when the groove is gone."
+    )
+    follow = replace(SINGLE, follow=True)
+    by_text = {c.text: c for c in candidates("chain lube", [hit(text)], None, follow)}
+    assert by_text["Chain: clean and lube every 300 km."].after == "Use a dry lube in summer."
+    assert by_text["Use a dry lube in summer."].after == ""
+    pair = "Chain: clean and lube every 300 km. Use a dry lube in summer."
+    assert quote(by_text[pair], follow) == f"“{pair}” [1]"
+
+
 def _candidate(text: str, before: str = "", after: str = "") -> Candidate:
     return Candidate(1, text, 1, 0.0, 0.0, 0.0, False, before=before, after=after)
 
@@ -564,9 +578,13 @@ def test_no_relevant_hits_is_nothing_found_with_no_sources() -> None:
 def test_a_hit_below_the_floor_is_answered_from_the_sentence_that_is_near() -> None:
     """The chunk's similarity (0.2) is under min_similarity; its tyre sentence is not."""
     note = Hit("bike.md", None, 1, 3, "", 1.0, f"Oil the hinges.\n{BIKE}\nWax the frame.", 0.2)
-    events, _ = turn_events(responder(ScriptedBackend(), "extractive", [note]), TYRES)
+    asked = "To what psi do I pump the rear tyre?"
+    events, _ = turn_events(responder(ScriptedBackend(), "extractive", [note]), asked)
     assert text_of(events) == f"“{BIKE}” [1]"
     assert isinstance(events[-1], Sources) and events[-1].hits == [note]
+    # No sentence of it is near enough (MIN_SUPPORT): nothing found, no sources.
+    events, _ = turn_events(responder(ScriptedBackend(), "extractive", [note]), "Which tyre brand?")
+    assert text_of(events) == NOTHING_FOUND and events[0].hits == []
 
 
 def test_without_an_embedder_the_model_gets_whole_chunks() -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.backends.base import Backend, ChatMessage, Done, GenerationOptions, Token
-from assistant.rag.cite import Attributor, CitationStream, Encode, sentences
+from assistant.rag.cite import MIN_SUPPORT, Attributor, CitationStream, Encode, sentences
 from assistant.rag.index import Hit
 
 NOTHING_FOUND = "I found nothing about that in your documents."
@@ -74,10 +74,12 @@ def relevant(
 ) -> list[Hit]:
     """Keep the hits whose cosine similarity reaches ``min_similarity``.
 
-    With ``question`` and ``encode``, a hit below it is kept when one of its sentences
-    reaches it: a note on tyres, chains and brakes is far from "How often should I lube the
-    chain?" as a whole (0.29), and its chain line is near. Whether a sentence answers is
-    for the span scores to say (:func:`assistant.rag.extract.supported`).
+    With ``question`` and ``encode``, a hit below it is kept when one of its sentences is
+    as near the question as a source sentence must be to support an answer sentence
+    (:data:`assistant.rag.cite.MIN_SUPPORT`): a note on tyres, chains and brakes is far
+    from "How often should I lube the chain?" as a whole (0.17), and its chain line is near
+    (0.70). Whether a sentence answers is for the span scores to say
+    (:func:`assistant.rag.extract.supported`).
     """
     near = [h.similarity is not None and h.similarity >= min_similarity for h in hits]
     below = [i for i, h in enumerate(hits) if not near[i] and h.similarity is not None and h.text]
@@ -86,7 +88,7 @@ def relevant(
         if parts:
             vectors = encode([question] + [s for _, s in parts])
             for (i, _), similarity in zip(parts, vectors[1:] @ vectors[0], strict=True):
-                near[i] = near[i] or float(similarity) >= min_similarity
+                near[i] = near[i] or float(similarity) >= max(min_similarity, MIN_SUPPORT)
     return [h for h, kept in zip(hits, near, strict=True) if kept]
 
 

@@ -80,7 +80,7 @@ class Weights:
     term: float = 0.2  # taken off a term or title line alone (it names, it does not answer)
     # Refuse when the question names something (MySQL, Oracle, GitHub) no source mentions.
     names: bool = True
-    min_score: float = 0.6046  # below this, nothing supports an answer
+    min_score: float = 0.6018  # below this, nothing supports an answer
     # How the chosen span is quoted (see :func:`quote`): with the sentence after it, and
     # with the one before it when it opens by pointing back ("This function returns ...").
     follow: bool = True
@@ -176,14 +176,16 @@ def spans(hits: Sequence[Hit]) -> list[Span]:
         parts: list[str] = []
         subjects: list[str] = []
         terms: list[bool] = []  # whether each part is a term line
+        paragraphs: list[int] = []  # the line (a paragraph, a list item) each part is on
         labels: list[str] = []  # the entry's term lines above each part ("" if none)
         term = ""
         entry: list[str] = []  # the last run of term lines ("-S", "--staged")
         label_lines = 0  # paragraphs since it
-        for line in hit.text.split("\n"):
+        for number, line in enumerate(hit.text.split("\n")):
             pieces = sentences(line)
             if not pieces:
                 continue
+            paragraphs += [number] * len(pieces)
             subject = f"{term} {pieces[0]}".strip()
             parts += pieces
             subjects += [subject] * len(pieces)
@@ -205,12 +207,12 @@ def spans(hits: Sequence[Hit]) -> list[Span]:
             subject = subjects[i] if subjects[i] not in (sentence, before) else ""
             around = " ".join(t for t in (hit.heading, subject, before) if t)
             rest = tuple(parts[i + 1 : i + 1 + SEEK_SENTENCES])
-            after = _next(parts, terms, i + 1, sentence)
+            after = _next(parts, paragraphs, i + 1, sentence)
             found.append(Span(n, sentence, around, 1, before, after, rest, terms[i], labels[i]))
             # A pair never ends on a term line: that names the next entry, not this one.
             if i + 1 < len(parts) and not terms[i + 1]:
                 pair = f"{sentence} {parts[i + 1]}"
-                after = _next(parts, terms, i + 2, pair)
+                after = _next(parts, paragraphs, i + 2, pair)
                 found.append(Span(n, pair, around, 2, before, after, rest[1:], label=labels[i]))
     return found
 
@@ -226,12 +228,16 @@ def _is_term(line: str) -> bool:
     )
 
 
-def _next(parts: list[str], terms: list[bool], i: int, span: str) -> str:
-    """The sentence at ``i`` as the one after ``span``: "" past the end, and at a term line
-    ("gc.pruneExpire": it names the next entry, not more of this one) unless the span ends
-    in a colon (it introduces that line: "To create an index without locking out writes:
-    CREATE INDEX CONCURRENTLY ...")."""
-    if i >= len(parts) or (terms[i] and not span.rstrip().endswith(":")):
+def _next(parts: list[str], paragraphs: list[int], i: int, span: str) -> str:
+    """The sentence at ``i`` as the one after ``span``: "" past the end, and in another
+    paragraph (a note's next line is its next fact: "Chain: lube every 300 km." is not
+    followed by "Brake pads are replaced ...") unless the span ends in a colon (it
+    introduces that line: "To create an index without locking out writes: CREATE INDEX
+    CONCURRENTLY ..."). That covers a term line too ("gc.pruneExpire" names the next entry,
+    not more of this one)."""
+    if i >= len(parts):
+        return ""
+    if paragraphs[i] != paragraphs[i - 1] and not span.rstrip().endswith(":"):
         return ""
     return parts[i]
 

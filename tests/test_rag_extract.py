@@ -241,6 +241,26 @@ def test_a_quote_stays_in_its_paragraph() -> None:
     assert quote(by_text[pair], follow) == f"“{pair}” [1]"
 
 
+def test_hard_wrapped_prose_is_read_as_whole_sentences() -> None:
+    """A Markdown note wrapped at 80 columns: a sentence across the wrap is one sentence,
+    and the quote stays in its paragraph; a short line and a table row are not joined."""
+    text = (
+        "The router sits in the hall cupboard. Its admin page is at 192.168.1.1 and the\n"
+        "password is on a sticker under it.\n\n"
+        "The guest network is called garden and it is switched off at night.\n"
+        "git stash list\n"
+        "git stash show\n"
+        "json_insert() | Overwrite: No and it keeps the old value as it was\n"
+        "json_set() | Overwrite: Yes"
+    )
+    follow = replace(SINGLE, follow=True)
+    by_text = {c.text: c for c in candidates("router password", [hit(text)], None, follow)}
+    whole = "Its admin page is at 192.168.1.1 and the password is on a sticker under it."
+    assert by_text[whole].after == ""
+    assert by_text["The router sits in the hall cupboard."].after == whole
+    assert {"git stash list", "git stash show", "json_set() | Overwrite: Yes"} <= set(by_text)
+
+
 def _candidate(text: str, before: str = "", after: str = "") -> Candidate:
     return Candidate(1, text, 1, 0.0, 0.0, 0.0, False, before=before, after=after)
 

@@ -80,7 +80,7 @@ class Weights:
     term: float = 0.2  # taken off a term or title line alone (it names, it does not answer)
     # Refuse when the question names something (MySQL, Oracle, GitHub) no source mentions.
     names: bool = True
-    min_score: float = 0.6018  # below this, nothing supports an answer
+    min_score: float = 0.6015  # below this, nothing supports an answer
     # How the chosen span is quoted (see :func:`quote`): with the sentence after it, and
     # with the one before it when it opens by pointing back ("This function returns ...").
     follow: bool = True
@@ -181,7 +181,7 @@ def spans(hits: Sequence[Hit]) -> list[Span]:
         term = ""
         entry: list[str] = []  # the last run of term lines ("-S", "--staged")
         label_lines = 0  # paragraphs since it
-        for number, line in enumerate(hit.text.split("\n")):
+        for number, line in enumerate(_unwrapped(hit.text)):
             pieces = sentences(line)
             if not pieces:
                 continue
@@ -215,6 +215,32 @@ def spans(hits: Sequence[Hit]) -> list[Span]:
                 after = _next(parts, paragraphs, i + 2, pair)
                 found.append(Span(n, pair, around, 2, before, after, rest[1:], label=labels[i]))
     return found
+
+
+def _unwrapped(text: str) -> list[str]:
+    """The lines of ``text`` with hard-wrapped prose joined again.
+
+    A line continues the one before when that one is prose (more than TERM_WORDS words)
+    with no sentence-final mark and this one opens in lower case: "Its admin page is at
+    192.168.1.1 and the" / "password is on a sticker under it." in a Markdown note. HTML
+    is read one block a line, a term or code line is too short to be prose, and a table
+    row (cells joined by " | ") is never joined.
+    """
+    lines: list[str] = []
+    for line in text.split("\n"):
+        last = lines[-1].rstrip() if lines else ""
+        stripped = line.strip()
+        if (
+            last
+            and stripped[:1].islower()
+            and len(last.split()) > TERM_WORDS
+            and not last.endswith((".", "!", "?", ":", ";"))
+            and " | " not in f"{last} {stripped}"  # table rows stay rows
+        ):
+            lines[-1] = f"{last} {stripped}"
+        else:
+            lines.append(line)
+    return lines
 
 
 def _is_term(line: str) -> bool:

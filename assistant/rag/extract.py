@@ -81,7 +81,8 @@ class Weights:
     # Refuse when the question names something (MySQL, Oracle, GitHub) no source mentions.
     names: bool = True
     min_score: float = 0.6015  # below this, nothing supports an answer
-    # How the chosen span is quoted (see :func:`quote`): with the sentence after it, and
+    # How the chosen span is quoted (see :func:`quote`): with the sentence after it (in its
+    # paragraph), and
     # with the one before it when it opens by pointing back ("This function returns ...").
     follow: bool = True
     lead: bool = True

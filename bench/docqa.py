@@ -71,7 +71,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -235,7 +235,7 @@ def best_threshold(tops: list[tuple[float, bool, bool]]) -> tuple[float, float]:
     return best
 
 
-def tune_weights(rows: list[dict[str, Any]], encode: Callable[..., Any]) -> Weights:
+def tune_weights(rows: list[dict[str, Any]]) -> Weights:
     """The span weights and refusal threshold that do best on the tuning rows.
 
     Every combination of :data:`GRID` is scored by :func:`best_threshold`; the one chosen is
@@ -244,7 +244,7 @@ def tune_weights(rows: list[dict[str, Any]], encode: Callable[..., Any]) -> Weig
     it. How a span is quoted (follow, lead, seek) and the refusal of questions naming what
     no source mentions are not tuned: each is on (see Weights).
     """
-    found = [features(row["q"]["q"], row["kept"], encode) for row in rows]
+    found = [features(row["q"]["q"], row["kept"], row["encode"]) for row in rows]
     unknown = [bool(unknown_names(row["q"]["q"], row["kept"])) for row in rows]
     unanswerable = [not row["q"]["answers"] for row in rows]
     fixed = Weights(rank=0.0, follow=True, lead=True, seek=True, names=True)
@@ -410,13 +410,12 @@ def main() -> None:
     # Even-numbered questions of every corpus tune, odd-numbered ones are held out.
     tune = [r for r in rows if r["i"] % 2 == 0]
     test = [r for r in rows if r["i"] % 2 == 1]
-    embedder = embedders[0]
-    weights = tune_weights(tune, embedder.encode)
+    weights = tune_weights(tune)
     for e in embedders:
         e.save()
     print(f"tuned weights: {weights}", flush=True)
     if "--rerank" in sys.argv:
-        print(json.dumps(rerank_study(tune, test, embedder.encode, weights)))
+        print(json.dumps(rerank_study(tune, test, weights)))
         return
 
     no_model = "--no-model" in sys.argv  # sentence selection only, for quick iterations
@@ -627,10 +626,7 @@ def main() -> None:
 
 
 def rerank_study(
-    tune: list[dict[str, Any]],
-    test: list[dict[str, Any]],
-    encode: Callable[..., Any],
-    weights: Weights,
+    tune: list[dict[str, Any]], test: list[dict[str, Any]], weights: Weights
 ) -> dict[str, Any]:
     """Can the bundled chat model choose the answering span better than the span scorer?
 
@@ -663,7 +659,7 @@ def rerank_study(
         out: list[list[tuple[float, float, bool]]] = []
         for row in part:
             q, kept = row["q"], row["kept"]
-            ranked = candidates(q["q"], kept, encode, weights)
+            ranked = candidates(q["q"], kept, row["encode"], weights)
             if not q["answers"] or not supported(ranked, weights) or unknown_names(q["q"], kept):
                 out.append([])  # refused as shipped, or nothing to answer
                 continue

@@ -39,7 +39,7 @@ Measured 2026-12-03 (AMD EPYC, ``--no-model``), all three corpora, held-out half
 answerable, 21 unanswerable), retrieval ceiling 0.881: extractive 0.614 right (0.697 of the
 ceiling; refuses 19 of 21; mean answer 220 characters), git-doc alone 0.548 of its ceiling;
 tuning half 62 of 101. ``--adapt 240`` (the weights re-tuned for each adapted blend):
-held-out 0.564 right (0.647 of its 0.871 ceiling), refuses 18 of 21. ``--rerank`` (run
+held-out 0.584 right (0.670 of its 0.871 ceiling), refuses 18 of 21. ``--rerank`` (run
 just before the paragraph rule for quotes): the model's PMI re-ranking never beats weight
 0 on the tuning half (63 right at 0 and 0.005, 52 at 0.2); a right span is among the 6
 best for 81 tuning and 80 held-out questions, first for 63 and 62.

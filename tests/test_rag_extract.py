@@ -205,6 +205,11 @@ def test_a_sentence_under_a_term_line_is_quoted_under_that_term() -> None:
     assert len(cut) <= 40 + len("“” [1]")
 
 
+def _by_text(question: str, text: str, weights: Weights) -> dict[str, Candidate]:
+    """The candidates of one chunk, by their text."""
+    return {c.text: c for c in candidates(question, [hit(text)], None, weights)}
+
+
 def test_the_sentence_after_a_quote_is_never_the_next_entrys_name() -> None:
     text = (
         "gc.cruftPacks\n"
@@ -215,7 +220,7 @@ def test_the_sentence_after_a_quote_is_never_the_next_entrys_name() -> None:
         "CREATE INDEX CONCURRENTLY i ON t (x)"
     )
     follow = replace(SINGLE, follow=True)
-    by_text = {c.text: c for c in candidates("cruft packs default", [hit(text)], None, follow)}
+    by_text = _by_text("cruft packs default", text, follow)
     # The next line is gc.pruneExpire's name: the quote ends with this entry.
     assert by_text["The default is false."].after == ""
     assert quote(by_text["The default is false."], follow) == (
@@ -234,7 +239,7 @@ def test_a_quote_stays_in_its_paragraph() -> None:
         "Brake pads are replaced when the groove is gone."
     )
     follow = replace(SINGLE, follow=True)
-    by_text = {c.text: c for c in candidates("chain lube", [hit(text)], None, follow)}
+    by_text = _by_text("chain lube", text, follow)
     assert by_text["Chain: clean and lube every 300 km."].after == "Use a dry lube in summer."
     assert by_text["Use a dry lube in summer."].after == ""
     pair = "Chain: clean and lube every 300 km. Use a dry lube in summer."
@@ -254,7 +259,7 @@ def test_hard_wrapped_prose_is_read_as_whole_sentences() -> None:
         "json_set() | Overwrite: Yes"
     )
     follow = replace(SINGLE, follow=True)
-    by_text = {c.text: c for c in candidates("router password", [hit(text)], None, follow)}
+    by_text = _by_text("router password", text, follow)
     whole = "Its admin page is at 192.168.1.1 and the password is on a sticker under it."
     assert by_text[whole].after == ""
     assert by_text["The router sits in the hall cupboard."].after == whole

@@ -82,8 +82,8 @@ class Weights:
     names: bool = True
     min_score: float = 0.6015  # below this, nothing supports an answer
     # How the chosen span is quoted (see :func:`quote`): with the sentence after it (in its
-    # paragraph), and
-    # with the one before it when it opens by pointing back ("This function returns ...").
+    # paragraph), and with the one before it when it opens by pointing back ("This
+    # function returns ...").
     follow: bool = True
     lead: bool = True
     # A question asking for a default or a quantity whose span does not hold one: the next
